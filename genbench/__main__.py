@@ -1,0 +1,5 @@
+"""Allow ``python -m genbench`` (and ``torchrun -m genbench``)."""
+
+from genbench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,9 @@
+"""`genbench langevin`: (being built)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `langevin` subcommand."""
