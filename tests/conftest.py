@@ -30,3 +30,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords or "cuda_heavy" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def record_check(record_property):  # type: ignore[no-untyped-def]
+    """Record a CheckResult's statistic, p-value, alpha and verdict in the JUnit XML (for the report)."""
+
+    def _record(result):  # type: ignore[no-untyped-def]
+        prefix = f"check.{result.name}"
+        record_property(f"{prefix}.statistic", result.statistic)
+        record_property(f"{prefix}.p_value", result.p_value)
+        record_property(f"{prefix}.alpha", result.alpha)
+        record_property(f"{prefix}.n", result.n)
+        record_property(f"{prefix}.passed", result.passed)
+        if result.detectable_effect is not None:
+            record_property(f"{prefix}.detectable_effect", result.detectable_effect)
+        return result
+
+    return _record
