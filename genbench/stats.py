@@ -174,9 +174,14 @@ def autocorrelation(x: Any) -> np.ndarray:
 
 def _ess_2d(ary: np.ndarray) -> float:
     """Stan's multi-chain ESS of (n_chains, n_draws) draws (Geyer initial monotone sequence)."""
+    return _geyer(ary)[0]
+
+
+def _geyer(ary: np.ndarray) -> tuple[float, int]:
+    """Stan's multi-chain ESS and the truncation lag of its autocorrelation sum."""
     n_chain, n_draw = ary.shape
     if np.ptp(ary) < np.finfo(float).resolution:
-        return float(ary.size)  # constant draws: Stan/ArviZ convention, nothing to correlate
+        return float(ary.size), 0  # constant draws: Stan/ArviZ convention, nothing to correlate
     acov = autocovariance(ary)
     chain_mean = ary.mean(axis=1)
     mean_var = np.mean(acov[:, 0]) * n_draw / (n_draw - 1.0)
@@ -210,7 +215,7 @@ def _ess_2d(ary: np.ndarray) -> float:
     total = n_chain * n_draw
     tau = -1.0 + 2.0 * np.sum(rho[: max_t + 1]) + np.sum(rho[max_t + 1 : max_t + 2])
     tau = max(tau, 1.0 / np.log10(total))  # Stan's cap: ESS <= N log10(N) for antithetic chains
-    return float(total / tau)
+    return float(total / tau), int(max_t + 1)
 
 
 def _split(ary: np.ndarray) -> np.ndarray:
