@@ -1,0 +1,88 @@
+"""Reading pytest's JUnit XML: counts, failures with messages, and the recorded statistical checks.
+
+Statistical tests record ``check.<name>.statistic|p_value|alpha|n|passed|detectable_effect`` as
+JUnit properties (fixture ``record_check`` in tests/conftest.py); they are collected here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from genbench.errors import DataError
+
+__all__ = ["parse_junit"]
+
+_MAX_MESSAGE = 4000  # a failure's text is cut here: the report must stay readable
+
+
+def _value(v: str) -> Any:
+    """Property values are strings in the XML; recover numbers and booleans."""
+    if v in ("True", "False"):
+        return v == "True"
+    if v in ("None", ""):
+        return None
+    try:
+        i = int(v)
+        return i
+    except ValueError:
+        pass
+    try:
+        f = float(v)
+        return f if math.isfinite(f) else None
+    except ValueError:
+        return v
+
+
+def parse_junit(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Return ``{"counts", "time_s", "cases", "failures", "checks"}`` from a JUnit XML file."""
+    p = Path(path)
+    try:
+        root = ET.parse(p).getroot()
+    except FileNotFoundError as exc:
+        raise DataError(f"tests_junit={os.fspath(p)!r} does not exist") from exc
+    except (ET.ParseError, OSError) as exc:
+        raise DataError(f"tests_junit={os.fspath(p)!r} is not readable JUnit XML: {exc}") from exc
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    if root.tag not in ("testsuite", "testsuites"):
+        raise DataError(f"tests_junit={os.fspath(p)!r}: root element <{root.tag}> is not <testsuite(s)>")
+    counts = {"total": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+    cases, failures, checks = [], [], []
+    time_s = 0.0
+    for suite in suites:
+        time_s += float(suite.get("time", 0) or 0)
+        for tc in suite.iter("testcase"):
+            name = tc.get("name", "")
+            cls = tc.get("classname", "")
+            nodeid = f"{cls.replace('.', '/')}.py::{name}" if cls else name
+            outcome, message = "passed", ""
+            for tag, label in (("failure", "failed"), ("error", "errors"), ("skipped", "skipped")):
+                el = tc.find(tag)
+                if el is not None:
+                    outcome = label
+                    message = (el.get("message") or "").strip()
+                    text = (el.text or "").strip()
+                    if label != "skipped" and text:
+                        message = (message + "\n\n" + text).strip() if message and message not in text else text
+                    break
+            counts["total"] += 1
+            counts[outcome] += 1
+            case = {"name": name, "classname": cls, "test": nodeid, "outcome": outcome,
+                    "time_s": float(tc.get("time", 0) or 0)}
+            cases.append(case)
+            if outcome in ("failed", "errors"):
+                failures.append({"test": nodeid, "outcome": outcome, "message": message[:_MAX_MESSAGE]})
+            props = {}
+            for prop in tc.iter("property"):
+                props[prop.get("name", "")] = _value(prop.get("value", ""))
+            by_check: dict[str, dict[str, Any]] = {}
+            for key, val in props.items():
+                if key.startswith("check.") and key.count(".") >= 2:
+                    cname, field = key[len("check."):].rsplit(".", 1)
+                    by_check.setdefault(cname, {})[field] = val
+            for cname, fields in by_check.items():
+                checks.append({"test": nodeid, "check": cname, "outcome": outcome, **fields})
+    return {"counts": counts, "time_s": time_s, "cases": cases, "failures": failures, "checks": checks}
