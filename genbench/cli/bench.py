@@ -1,9 +1,107 @@
-"""`genbench bench`: (being built)."""
+"""`genbench bench`: run the pytest-benchmark suite and print a table; `genbench bench gate`: CI gating."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import tempfile
+from pathlib import Path
+
+from genbench.bench.gate import DEFAULT_GATES, MIN_ROUNDS_BASELINE, run_gate
+from genbench.bench.profiles import PROFILES
+from genbench.bench.suite import DEVICES, run_suite
+from genbench.bench.table import format_gate, format_suite
+
+
+def fraction(text: str) -> float:
+    """Parse ``20%`` or ``0.2`` into 0.2 (argparse type)."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a percentage like 20% or a fraction like 0.2, got {text!r}") from None
+    if not (0.0 < value < 10.0):
+        raise argparse.ArgumentTypeError(f"must be > 0 (e.g. 20% or 0.2), got {text!r}")
+    return value
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `bench` subcommand."""
+    """Add the `bench` subcommand and its `gate` subcommand."""
+    p = subparsers.add_parser(
+        "bench",
+        help="run the pytest-benchmark suite (CPU and CUDA) and print throughput and speedups",
+        description=(
+            "Run benchmarks/ through pytest-benchmark in a fresh interpreter, keep its JSON, and print "
+            "workload x device median throughput with its interquartile range, the speedup over the "
+            "assignment's code measured in the same run, and CUDA over CPU when a GPU is present."
+        ),
+    )
+    p.add_argument("--profile", choices=tuple(PROFILES), default="quick", help="quick (<= 5 min on 2 cores) or full")
+    p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON here (default: a temporary file)")
+    p.add_argument("--device", choices=DEVICES, default="all", help="run only CPU or CUDA variants (default all)")
+    p.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression selecting benchmarks")
+    p.add_argument("--suite", metavar="DIR", help="benchmark folder (default: the checkout's benchmarks/)")
+    p.add_argument("--verbose", action="store_true", help="show pytest's full output")
+    p.set_defaults(func=run_bench)
+
+    sub = p.add_subparsers(dest="bench_command", metavar="gate")
+    g = sub.add_parser(
+        "gate",
+        help="judge a benchmark JSON: same-run ratio gates, and regressions against a baseline",
+        description=(
+            "Exit 1 with a table when a ratio gate fails (its whole interval below the declared minimum) "
+            "or a benchmark regressed against the baseline (slowdown of medians > --max-slowdown and > the "
+            "run-to-run spread, and a one-sided Mann-Whitney U test at --alpha); 0 otherwise. Verdicts the "
+            "samples cannot decide are reported as inconclusive (exit 0 unless --strict)."
+        ),
+    )
+    g.add_argument("current", metavar="CURRENT.json", help="pytest-benchmark JSON of the run to judge")
+    g.add_argument("--baseline", metavar="BASELINE.json", help="earlier run on the same machine to compare with")
+    g.add_argument("--max-slowdown", type=fraction, default=0.20, metavar="PCT", help="allowed slowdown (default 20%%)")
+    g.add_argument("--alpha", type=float, default=0.01, help="rank-test significance level (default 0.01)")
+    g.add_argument(
+        "--min-rounds", type=int, default=MIN_ROUNDS_BASELINE, help="rounds a side for a baseline verdict (default 7)"
+    )
+    g.add_argument("--gates", metavar="FILE", default=os.fspath(DEFAULT_GATES), help="ratio-gate declarations (TOML)")
+    g.add_argument("--strict", action="store_true", help="also exit 1 when any verdict is inconclusive")
+    g.set_defaults(func=run_bench_gate)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """Run the suite, print the table; exit 1 if any benchmark errored."""
+    if args.json:
+        outcome = run_suite(
+            args.json, profile=args.profile, device=args.device, keyword=args.keyword, suite=args.suite, quiet=not args.verbose
+        )
+    else:
+        with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
+            outcome = run_suite(
+                Path(tmp) / "bench.json",
+                profile=args.profile,
+                device=args.device,
+                keyword=args.keyword,
+                suite=args.suite,
+                quiet=not args.verbose,
+            )
+    print()
+    print(format_suite(outcome.run))
+    if args.json:
+        print(f"\npytest-benchmark JSON: {args.json}  (gate it: genbench bench gate {args.json})")
+    if outcome.pytest_status != 0:
+        print("genbench bench: some benchmarks failed (see pytest's output above)")
+        return 1
+    return 0
+
+
+def run_bench_gate(args: argparse.Namespace) -> int:
+    """Judge a run; print the verdict table; exit 1 on a failed gate or a regression."""
+    report = run_gate(
+        args.current,
+        baseline=args.baseline,
+        gates=args.gates,
+        max_slowdown=args.max_slowdown,
+        alpha=args.alpha,
+        min_rounds=args.min_rounds,
+    )
+    print(format_gate(report))
+    return report.exit_code(strict=args.strict)

@@ -1,0 +1,147 @@
+"""Timing helpers for the pytest-benchmark suite: CUDA-synchronised calls and work accounting.
+
+Correct by construction on CUDA: every call handed to the timer ends with a device
+synchronisation, and so does every setup, so the timer starts on an idle device and stops only
+when the call's kernels have finished. One-off costs (compilation, CUDA-graph capture) are timed
+separately with :func:`time_once` and stored apart from the per-step rounds.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from genbench._runtime import device_name, synchronize
+from genbench._validate import positive_int
+
+#: extra_info schema version written by :func:`measure`.
+SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a benchmark measures: identity, units of work done by one timed call, and its unit."""
+
+    workload: str  # e.g. "langevin.ula"
+    unit: str  # throughput unit, e.g. "chain-steps/s", "images/s", "it/s"
+    work_per_call: float  # units of work (chain-steps, images, iterations) done by one call
+    variant: str = ""  # e.g. "chains=1e5"
+    size: dict[str, Any] = field(default_factory=dict)  # problem size, for the JSON and the table
+    baseline: str | None = None  # key of the assignment's workload this one is compared with
+
+    @property
+    def key(self) -> str:
+        """``workload[variant]``: the device-free name tables and gates use."""
+        return f"{self.workload}[{self.variant}]" if self.variant else self.workload
+
+
+def count_label(n: int) -> str:
+    """Compact label for a problem size: 1000 -> "1e3", 100000 -> "1e5", 2500 -> "2500"."""
+    n = int(n)
+    if n >= 1000 and str(n).rstrip("0") == "1":
+        return f"1e{len(str(n)) - 1}"
+    return str(n)
+
+
+def synced(fn: Callable[[], Any], device: torch.device | str) -> Callable[[], Any]:
+    """Wrap ``fn`` so that each call waits for the device to finish (no-op on CPU)."""
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return fn
+
+    def call() -> Any:
+        out = fn()
+        synchronize(dev)
+        return out
+
+    return call
+
+
+def time_once(fn: Callable[[], Any], device: torch.device | str) -> float:
+    """Wall seconds of one call of ``fn`` on an idle device, including its device work."""
+    synchronize(device)
+    start = time.perf_counter()
+    fn()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def environment(device: torch.device | str) -> dict[str, Any]:
+    """Device name, torch and Python versions: stored with every benchmark."""
+    return {
+        "device_name": device_name(device) if torch.device(device).type == "cuda" else cpu_name(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def measure(
+    benchmark: Any,
+    fn: Callable[[], Any],
+    workload: Workload,
+    *,
+    device: torch.device | str,
+    rounds: int,
+    warmup_rounds: int,
+    iterations: int = 1,
+    profile: str = "",
+    setup: Callable[[], Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Any:
+    """Time ``fn`` with pytest-benchmark's ``pedantic`` and record throughput and context in extra_info.
+
+    ``warmup_rounds`` untimed rounds run first (explicit, never pytest-benchmark's calibration).
+    Returns what the last call of ``fn`` returned.
+    """
+    rounds = positive_int("rounds", rounds)
+    warmup_rounds = positive_int("warmup_rounds", warmup_rounds, minimum=0)
+    iterations = positive_int("iterations", iterations)
+    dev = torch.device(device)
+    info = benchmark.extra_info
+    info.update(
+        schema=SCHEMA,
+        key=workload.key,
+        workload=workload.workload,
+        variant=workload.variant,
+        device=dev.type,
+        unit=workload.unit,
+        work_per_call=float(workload.work_per_call),
+        size=dict(workload.size),
+        baseline=workload.baseline,
+        profile=profile,
+        warmup_rounds=warmup_rounds,
+        **environment(dev),
+    )
+    if extra:
+        info.update(extra)
+    result = benchmark.pedantic(
+        synced(fn, dev),
+        setup=None if setup is None else synced(setup, dev),
+        rounds=rounds,
+        warmup_rounds=warmup_rounds,
+        iterations=iterations,
+    )
+    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+    if stats is not None and stats.median > 0:  # None under --benchmark-disable
+        info["throughput"] = workload.work_per_call / stats.median
+        info["throughput_q1"] = workload.work_per_call / stats.q3
+        info["throughput_q3"] = workload.work_per_call / stats.q1
+    return result
