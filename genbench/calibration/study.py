@@ -1,0 +1,741 @@
+"""The calibration and mutation study: every statistical check, run K times on correct inputs and
+on each deliberately broken input of the catalogue (``genbench.calibration.mutants``).
+
+On correct inputs the fraction of rejections estimates the check's false-alarm rate, reported with
+an exact Clopper–Pearson interval beside its α; on each mutant it estimates the detection rate
+(power against that bug). Nothing is retried: one seed, one test, one verdict.
+
+The unit of work is the pure function ``run_trial(check, mutant, seed, profile)``: its result
+depends on its arguments only (every random draw comes from generators seeded by ``seed``), so a
+process pool or torch.distributed ranks can map it over ``plan(...)`` and ``summarise`` the trials
+into exactly the table of the serial run (``run_study(map_fn=...)``).
+
+Seeds: trial k of every check uses seed ``seed + k`` for everything it draws (start points,
+noise, projections, image subsets); a MALA mutant's accept/reject uniforms use ``seed + k +
+MUTANT_SEED_OFFSET``. Correct input and every mutant share the seed (common random numbers).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.stats
+import torch
+
+from genbench._io import output_dir, write_json
+from genbench._runtime import make_generator
+from genbench._validate import choice, positive_int, probability
+from genbench.calibration.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS, image_mutant, kernel_mutant
+from genbench.errors import DivergenceError, GenbenchError, ParameterError
+from genbench.langevin import theory
+from genbench.targets import Gaussian, seed_target
+from genbench.testing._result import CheckResult
+
+MUTANT_SEED_OFFSET = 1_000_003
+CONFIDENCE = 0.95  # of every Clopper–Pearson interval in the table
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles: how many seeds and how large each check's sample is.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of one study: default seeds per (check, input), chains per Langevin check, images per GAN check."""
+
+    name: str
+    seeds: int
+    gan_seeds: int
+    chains: int
+    images: int
+    claims_only: bool
+    ksd_samples: int = 500
+    ksd_bootstrap: int = 199
+    alpha: float = 0.05
+
+
+PROFILES: dict[str, Profile] = {
+    # Runs in the default test suite (<= 60 s on 2 cores): few seeds, and only the (check, mutant)
+    # pairs with a stated claim, plus every check's correct input.
+    "quick": Profile(name="quick", seeds=10, gan_seeds=5, chains=2000, images=500, claims_only=True),
+    # The calibration proper: >= 200 seeds per check and input, every applicable mutant.
+    "full": Profile(name="full", seeds=200, gan_seeds=200, chains=2000, images=500, claims_only=False),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """Look up a profile by name (quick or full)."""
+    return PROFILES[choice("profile", name, tuple(PROFILES))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks: a named test of a stated H0 in a stated scenario, and the mutants it is run against.
+# ---------------------------------------------------------------------------------------------
+
+TrialFn = Callable[[Profile, "str | None", int], CheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One statistical check in one scenario.
+
+    ``claims`` maps a mutant to the detection rate the check is designed to reach against it
+    (stated before measuring, from the theory in ``why``); mutants not in ``claims`` are measured
+    and reported, with no promise.
+    """
+
+    name: str
+    domain: str  # "langevin" or "gan"
+    function: str  # the public genbench.testing function it calibrates
+    null_hypothesis: str
+    scenario: dict[str, Any]
+    mutants: tuple[str, ...]
+    trial: TrialFn
+    claims: dict[str, float] = field(default_factory=dict)
+    why: str = ""
+
+
+# ----- Langevin inputs ------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _target() -> Gaussian:
+    return seed_target(dtype=torch.float64)
+
+
+def _mutant_kernel(name: str | None, target: Gaussian, step_size: float, seed: int):  # type: ignore[no-untyped-def]
+    if name is None:
+        return None
+    return kernel_mutant(name).make(target, step_size, generator=make_generator(seed + MUTANT_SEED_OFFSET))
+
+
+def _ula_final(steps: int, step_size: float, chains: int, mutant: str | None, seed: int) -> np.ndarray:
+    """x_T of ``chains`` independent ULA chains from x_0 = 0 (correct, or with the mutant kernel)."""
+    from genbench.langevin.ula import sample_ula
+
+    target = _target()
+    kernel = _mutant_kernel(mutant, target, step_size, seed)
+    run = sample_ula(target, steps, step_size, chains=chains, seed=seed, kernel=kernel, keep="final")
+    return run.final.detach().cpu().double().numpy()
+
+
+def _mala_kernel(mutant: str | None, step_size: float, seed: int):  # type: ignore[no-untyped-def]
+    """The correct MALA kernel, or the mutant impersonating it."""
+    target = _target()
+    if mutant is not None:
+        return _mutant_kernel(mutant, target, step_size, seed)
+    return _correct_mala_kernel(target, step_size, make_generator(seed + MUTANT_SEED_OFFSET))
+
+
+def _correct_mala_kernel(target: Gaussian, step_size: float, generator: torch.Generator):  # type: ignore[no-untyped-def]
+    """The production ``mala_step`` as a kernel(x, noise), its uniforms drawn from ``generator``."""
+    from genbench.langevin.mala import mala_init, mala_step
+
+    def kernel(x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        u = torch.rand(x.shape[:-1], generator=generator, dtype=x.dtype, device=x.device)
+        state, _ = mala_step(target, mala_init(target, x), step_size, noise, torch.log(u))
+        return state.x
+
+    return kernel
+
+
+def _mala_from_target(steps: int, step_size: float, chains: int, mutant: str | None, seed: int) -> np.ndarray:
+    """x_T of ``chains`` MALA chains started from exact target draws (stationary under H0)."""
+    target = _target()
+    gen = make_generator(seed)
+    x = target.sample(chains, generator=gen)
+    kernel = _mala_kernel(mutant, step_size, seed)
+    with torch.no_grad():
+        for _ in range(steps):
+            x = kernel(x, torch.randn(x.shape, generator=gen, dtype=x.dtype))
+            if not bool(torch.isfinite(x).all()):
+                raise DivergenceError("MALA produced non-finite values")
+    return x.numpy()
+
+
+# Scenarios (stated in the output). TRANSIENT: the law still moves with t, so time and constants
+# both matter; ONE_STEP: the law after one step from a fixed point is the noise law itself;
+# STATIONARY: μ = 0.15 (the assignment's largest), T far past the mixing time; MALA: from the target.
+TRANSIENT = {"steps": 5, "step_size": 0.05, "x0": [0.0, 0.0]}
+ONE_STEP = {"steps": 1, "step_size": 0.05, "x0": [0.0, 0.0]}
+STATIONARY = {"steps": 200, "step_size": 0.15, "x0": [0.0, 0.0]}
+MALA = {"steps": 10, "step_size": 0.15, "x0": "exact target draws"}
+CONSERVATION = {"steps": 1, "step_size": 0.15, "x0": "exact target draws"}
+
+ULA_MUTANTS = tuple(m.name for m in KERNEL_MUTANTS if m.family == "ula")
+MALA_MUTANTS = tuple(m.name for m in KERNEL_MUTANTS if m.family == "mala")
+
+
+def _law(sc: dict[str, Any]) -> theory.ULALaw:
+    return theory.ula_law(_target(), sc["step_size"], sc["steps"], np.asarray(sc["x0"]))
+
+
+def _trial_law_mean(sc: dict[str, Any]) -> TrialFn:
+    def trial(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+        from genbench.testing.gaussian import check_mean
+
+        law = _law(sc)
+        x = _ula_final(sc["steps"], sc["step_size"], profile.chains, mutant, seed)
+        return check_mean(x, law.mean, law.cov, alpha=profile.alpha)
+
+    return trial
+
+
+def _trial_law_cov(sc: dict[str, Any]) -> TrialFn:
+    def trial(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+        from genbench.testing.gaussian import check_cov
+
+        law = _law(sc)
+        x = _ula_final(sc["steps"], sc["step_size"], profile.chains, mutant, seed)
+        return check_cov(x, law.cov, alpha=profile.alpha)
+
+    return trial
+
+
+def _trial_stationary(kind: str) -> TrialFn:
+    sc = STATIONARY
+
+    def trial(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+        from genbench.testing.gaussian import check_cov, check_mean
+
+        target = _target()
+        m = target.mean.numpy()
+        s_mu = theory.stationary_cov(target, sc["step_size"])
+        x = _ula_final(sc["steps"], sc["step_size"], profile.chains, mutant, seed)
+        if kind == "mean":
+            return check_mean(x, m, s_mu, alpha=profile.alpha)
+        return check_cov(x, s_mu, alpha=profile.alpha)
+
+    return trial
+
+
+def _trial_shape_one_step(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+    from genbench.testing.shape import check_gaussian_shape
+
+    law = _law(ONE_STEP)
+    x = _ula_final(ONE_STEP["steps"], ONE_STEP["step_size"], profile.chains, mutant, seed)
+    return check_gaussian_shape(x, law.mean, law.cov, alpha=profile.alpha, seed=seed)
+
+
+def _trial_mala(kind: str) -> TrialFn:
+    def trial(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+        from genbench.testing.gaussian import check_cov, check_mean
+
+        target = _target()
+        x = _mala_from_target(MALA["steps"], MALA["step_size"], profile.chains, mutant, seed)
+        m, c = target.mean.numpy(), target.cov.numpy()
+        if kind == "mean":
+            return check_mean(x, m, c, alpha=profile.alpha)
+        return check_cov(x, c, alpha=profile.alpha)
+
+    return trial
+
+
+def _trial_ula_one_step(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+    from genbench.langevin.ula import ula_kernel
+    from genbench.testing.conservation import check_ula_one_step
+
+    target, mu = _target(), CONSERVATION["step_size"]
+    kernel = _mutant_kernel(mutant, target, mu, seed) or ula_kernel(target, mu)
+    return check_ula_one_step(kernel, target, mu, n=profile.chains, alpha=profile.alpha, seed=seed)
+
+
+def _trial_mala_one_step(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+    from genbench.testing.conservation import check_one_step
+
+    target = _target()
+    kernel = _mala_kernel(mutant, CONSERVATION["step_size"], seed)
+    return check_one_step(kernel, target, n=profile.chains, alpha=profile.alpha, seed=seed)
+
+
+def _trial_ksd_law(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+    from genbench.testing.ksd import check_ksd
+
+    law = _law(TRANSIENT)
+    x = _ula_final(TRANSIENT["steps"], TRANSIENT["step_size"], profile.ksd_samples, mutant, seed)
+    exact = Gaussian(law.mean, law.cov)  # the exact law of x_T is the target of this test
+    return check_ksd(x, exact, alpha=profile.alpha, seed=seed, n_boot=profile.ksd_bootstrap)
+
+
+def _trial_ksd_mala(profile: Profile, mutant: str | None, seed: int) -> CheckResult:
+    from genbench.testing.ksd import check_ksd
+
+    x = _mala_from_target(MALA["steps"], MALA["step_size"], profile.ksd_samples, mutant, seed)
+    return check_ksd(x, _target(), alpha=profile.alpha, seed=seed, n_boot=profile.ksd_bootstrap)
+
+
+# ----- the Langevin checks --------------------------------------------------------------------
+
+# Claimed detection rates are stated a priori from the exact laws (comments), never fitted.
+CLAIM = 0.9
+
+
+def _claims(*names: str) -> dict[str, float]:
+    return {n: CLAIM for n in names}
+
+
+def _langevin_checks() -> list[Check]:
+    return [
+        Check(
+            name="ula_law_mean@transient",
+            domain="langevin",
+            function="genbench.testing.gaussian.check_mean",
+            null_hypothesis="x_T of independent ULA chains has the exact mean m + A^T(x0 - m) (covariance known)",
+            scenario=TRANSIENT,
+            mutants=ULA_MUTANTS,
+            trial=_trial_law_mean(TRANSIENT),
+            # Each of these moves the mean of x_5 by >= 0.1 Mahalanobis units (n = 2000 chains).
+            claims=_claims("score_sign_flipped", "cov_for_precision", "half_drift", "mean_dropped",
+                           "noise_shared_across_chains"),
+            why="the noise law cannot move the mean; drift bugs do",
+        ),
+        Check(
+            name="ula_law_cov@transient",
+            domain="langevin",
+            function="genbench.testing.gaussian.check_cov",
+            null_hypothesis="x_T of independent ULA chains has the exact covariance sum_k A^k (2 mu I) A^k",
+            scenario=TRANSIENT,
+            mutants=ULA_MUTANTS,
+            trial=_trial_law_cov(TRANSIENT),
+            claims=_claims("noise_sqrt_mu", "score_sign_flipped", "cov_for_precision", "half_drift",
+                           "skipped_first_step", "noise_shared_across_coords", "noise_shared_across_chains",
+                           "noise_frozen_in_time"),
+            why="T=5: one step fewer changes the slow direction's variance by ~20%",
+        ),
+        Check(
+            name="gaussian_shape@one_step",
+            domain="langevin",
+            function="genbench.testing.shape.check_gaussian_shape",
+            null_hypothesis="x_1 of independent ULA chains is N(exact mean, exact covariance)",
+            scenario=ONE_STEP,
+            mutants=ULA_MUTANTS,
+            trial=_trial_shape_one_step,
+            claims=_claims("noise_sqrt_mu", "score_sign_flipped", "cov_for_precision", "uniform_noise",
+                           "rademacher_noise", "noise_shared_across_coords", "noise_shared_across_chains",
+                           "skipped_first_step"),
+            why="after one step from a fixed point the law IS the noise law: its shape shows directly",
+        ),
+        Check(
+            name="ula_stationary_mean",
+            domain="langevin",
+            function="genbench.testing.gaussian.check_mean",
+            null_hypothesis="x_T (T past mixing) has mean m and ULA's stationary covariance S_mu",
+            scenario=STATIONARY,
+            mutants=ULA_MUTANTS,
+            trial=_trial_stationary("mean"),
+            claims=_claims("score_sign_flipped", "mean_dropped", "noise_shared_across_chains"),
+            why="at stationarity only a wrong fixed point or a diverging chain moves the mean",
+        ),
+        Check(
+            name="ula_stationary_cov",
+            domain="langevin",
+            function="genbench.testing.gaussian.check_cov",
+            null_hypothesis="x_T (T past mixing) has ULA's stationary covariance S_mu = Sigma (I - mu P/2)^-1",
+            scenario=STATIONARY,
+            mutants=ULA_MUTANTS,
+            trial=_trial_stationary("cov"),
+            claims=_claims("noise_sqrt_mu", "score_sign_flipped", "cov_for_precision", "half_drift",
+                           "noise_shared_across_coords", "noise_shared_across_chains", "noise_frozen_in_time"),
+            why="uniform/Rademacher noise have the right moments, so the stationary covariance is unchanged",
+        ),
+        Check(
+            name="ula_one_step_law",
+            domain="langevin",
+            function="genbench.testing.conservation.check_ula_one_step",
+            null_hypothesis="one ULA step from exact target draws has law N(m, Sigma + mu^2 P)",
+            scenario=CONSERVATION,
+            mutants=ULA_MUTANTS,
+            trial=_trial_ula_one_step,
+            claims=_claims("noise_sqrt_mu", "score_sign_flipped", "cov_for_precision",
+                           "skipped_first_step", "noise_shared_across_coords", "noise_shared_across_chains"),
+            why=(
+                "a skipped step does not move the chains (movement test); noise-law bugs are diluted by x; "
+                "half_drift gives cov Sigma + mu I + mu^2 P/4 against Sigma + mu^2 P: the stiff direction "
+                "shrinks ~6% while the soft one grows ~7%, so the trace (scale test) barely moves; "
+                "mean_dropped shifts the mean by mu P m: noncentrality n*0.0066 = 13 at n=2000, exact power of "
+                "the chi2_2 mean test at alpha/4 is 0.79 (< 0.9, so not claimed)"
+            ),
+        ),
+        Check(
+            name="mala_invariance_mean",
+            domain="langevin",
+            function="genbench.testing.gaussian.check_mean",
+            null_hypothesis="MALA chains started from the target are still distributed as the target (mean)",
+            scenario=MALA,
+            mutants=MALA_MUTANTS,
+            trial=_trial_mala("mean"),
+            claims=_claims("mala_inverted_accept"),
+            why="symmetric bugs of the accept step keep the mean m",
+        ),
+        Check(
+            name="mala_invariance_cov",
+            domain="langevin",
+            function="genbench.testing.gaussian.check_cov",
+            null_hypothesis="MALA chains started from the target are still distributed as the target (covariance)",
+            scenario=MALA,
+            mutants=MALA_MUTANTS,
+            trial=_trial_mala("cov"),
+            claims=_claims("mala_always_accept", "mala_no_proposal_correction", "mala_inverted_accept"),
+            why="mu=0.15: ULA's stationary variance in the stiff direction is 4x the target's",
+        ),
+        Check(
+            name="mala_one_step",
+            domain="langevin",
+            function="genbench.testing.conservation.check_one_step",
+            null_hypothesis="one MALA step from exact target draws leaves the target invariant, and chains move",
+            scenario=CONSERVATION,
+            mutants=MALA_MUTANTS,
+            trial=_trial_mala_one_step,
+            claims=_claims("mala_always_accept", "mala_inverted_accept"),
+            why="one step of ULA from the target inflates the covariance by mu^2 P (~2% at mu=0.15)",
+        ),
+        Check(
+            name="ksd@transient",
+            domain="langevin",
+            function="genbench.testing.ksd.check_ksd",
+            null_hypothesis="x_T of independent ULA chains ~ its exact Gaussian law (IMQ KSD, Rademacher wild bootstrap)",
+            scenario={**TRANSIENT, "samples": "profile.ksd_samples", "bootstrap": "profile.ksd_bootstrap"},
+            mutants=ULA_MUTANTS,
+            trial=_trial_ksd_law,
+            claims=_claims("score_sign_flipped", "cov_for_precision", "noise_frozen_in_time"),
+            why="KSD at n=500 sees only gross errors of the law; it is the score-only check, not the sharpest",
+        ),
+        Check(
+            name="ksd_mala",
+            domain="langevin",
+            function="genbench.testing.ksd.check_ksd",
+            null_hypothesis="MALA chains started from the target are still ~ target (IMQ KSD from the score)",
+            scenario={**MALA, "samples": "profile.ksd_samples", "bootstrap": "profile.ksd_bootstrap"},
+            mutants=MALA_MUTANTS,
+            trial=_trial_ksd_mala,
+            claims=_claims("mala_inverted_accept"),
+            why="inverted acceptance drives chains into the tails; the others bias the covariance mildly",
+        ),
+    ]
+
+
+# ----- GAN inputs and checks (added in _gan_checks) --------------------------------------------
+
+
+def _gan_checks() -> list[Check]:
+    return []
+
+
+def _available(c: Check) -> str | None:
+    """None when the check's public function imports, else why it cannot run here."""
+    return _importable(c.function)
+
+
+@functools.lru_cache(maxsize=None)
+def _importable(function: str) -> str | None:
+    module, _, fn = function.rpartition(".")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        return f"{module} is not importable ({exc})"
+    return None if hasattr(mod, fn) else f"{function} does not exist"
+
+
+@functools.lru_cache(maxsize=None)
+def _all_checks() -> tuple[Check, ...]:
+    return tuple(_langevin_checks() + _gan_checks())
+
+
+def checks() -> tuple[Check, ...]:
+    """Every runnable check of the study, in table order."""
+    return tuple(c for c in _all_checks() if _available(c) is None)
+
+
+def unavailable_checks() -> dict[str, str]:
+    """Checks of the study that cannot run in this installation, with the reason."""
+    return {c.name: why for c in _all_checks() if (why := _available(c)) is not None}
+
+
+def get_check(name: str) -> Check:
+    """Look up a check by name."""
+    for c in checks():
+        if c.name == name:
+            return c
+    raise ParameterError(f"check must be one of {', '.join(c.name for c in checks())}; got {name!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# One trial: the pure unit of work.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of one check on one input with one seed.
+
+    ``outcome`` is "passed" (H0 kept), "rejected" (H0 rejected at α), "diverged" (the sampler
+    stopped on non-finite values: the bug is caught before the check) or "error" (the check
+    refused the input, e.g. a singular sample covariance). All but "passed" count as an alarm.
+    """
+
+    check: str
+    mutant: str | None
+    seed: int
+    outcome: str
+    p_value: float | None = None
+    statistic: float | None = None
+    note: str = ""
+
+    @property
+    def alarm(self) -> bool:
+        """True when the check (or the sampler's guard) flagged this input."""
+        return self.outcome != "passed"
+
+
+def run_trial(check: str, mutant: str | None, seed: int, profile: str = "quick") -> Trial:
+    """Run ``check`` once on the correct input (mutant None) or on ``mutant``, with ``seed``; pure."""
+    c = get_check(check)
+    if mutant is not None and mutant not in c.mutants:
+        raise ParameterError(f"mutant {mutant!r} does not apply to check {check!r}; it takes {', '.join(c.mutants)}")
+    prof = get_profile(profile)
+    try:
+        res = c.trial(prof, mutant, seed)
+    except DivergenceError as exc:
+        return Trial(check, mutant, seed, "diverged", note=str(exc)[:200])
+    except GenbenchError as exc:
+        return Trial(check, mutant, seed, "error", note=f"{type(exc).__name__}: {str(exc)[:200]}")
+    return Trial(
+        check,
+        mutant,
+        seed,
+        "passed" if res.passed else "rejected",
+        p_value=float(res.p_value),
+        statistic=float(res.statistic),
+    )
+
+
+def _run_trial_args(args: tuple[str, str | None, int, str]) -> Trial:
+    """``run_trial`` on one tuple from ``plan`` (for ``map`` and process pools)."""
+    return run_trial(*args)
+
+
+def plan(
+    profile: str = "quick",
+    *,
+    seeds: int | None = None,
+    seed: int = 0,
+    checks_: Sequence[str] | None = None,
+) -> list[tuple[str, str | None, int, str]]:
+    """All (check, mutant, seed, profile) trials of a study, in table order."""
+    prof = get_profile(profile)
+    if seeds is not None:
+        positive_int("seeds", seeds)
+    positive_int("seed", seed, minimum=0)
+    chosen = [get_check(n) for n in checks_] if checks_ is not None else list(checks())
+    out = []
+    for c in chosen:
+        k = seeds if seeds is not None else (prof.gan_seeds if c.domain == "gan" else prof.seeds)
+        mutants = [m for m in c.mutants if m in c.claims] if prof.claims_only else list(c.mutants)
+        for m in (None, *mutants):
+            out.extend((c.name, m, s, prof.name) for s in range(seed, seed + k))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Summaries: binomial rates with exact intervals and verdicts.
+# ---------------------------------------------------------------------------------------------
+
+
+def clopper_pearson(k: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Exact (Clopper–Pearson) interval for a binomial proportion k/n."""
+    ci = scipy.stats.binomtest(k, n).proportion_ci(confidence_level=confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def false_alarm_verdict(k: int, n: int, alpha: float, confidence: float = CONFIDENCE) -> str:
+    """'consistent' if the CI covers α, 'conservative' if it lies below, 'too many false alarms' above."""
+    lo, hi = clopper_pearson(k, n, confidence)
+    if lo > alpha:
+        return "too many false alarms"
+    if hi < alpha:
+        return "conservative"
+    return "consistent"
+
+
+def detection_verdict(k: int, n: int, claim: float | None, confidence: float = CONFIDENCE) -> str:
+    """Against a claimed power: 'as claimed' unless the CI lies wholly below it; else just the measurement."""
+    lo, hi = clopper_pearson(k, n, confidence)
+    if claim is None:
+        if lo > 0.5:
+            return "detected (no claim)"
+        if hi < 0.5:
+            return "blind or weak (no claim)"
+        return "partial (no claim)"
+    return "as claimed" if hi >= claim else "BELOW CLAIM"
+
+
+def _rate_row(trials: list[Trial], confidence: float) -> dict[str, Any]:
+    n = len(trials)
+    k = sum(t.alarm for t in trials)
+    lo, hi = clopper_pearson(k, n, confidence)
+    outcomes = {o: sum(t.outcome == o for t in trials) for o in ("passed", "rejected", "diverged", "error")}
+    notes = sorted({t.note for t in trials if t.note})[:3]
+    return {"n": n, "alarms": k, "rate": k / n, "ci_low": lo, "ci_high": hi, "outcomes": outcomes, "notes": notes}
+
+
+def summarise(trials: Iterable[Trial], *, confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Group trials into per-check false-alarm and detection rows, with verdicts (plain data)."""
+    by: dict[tuple[str, str | None], list[Trial]] = {}
+    for t in trials:
+        by.setdefault((t.check, t.mutant), []).append(t)
+    rows = []
+    for c in checks():
+        if (c.name, None) not in by and not any(k[0] == c.name for k in by):
+            continue
+        prof_alpha = None
+        row: dict[str, Any] = {
+            "check": c.name,
+            "domain": c.domain,
+            "function": c.function,
+            "null_hypothesis": c.null_hypothesis,
+            "scenario": c.scenario,
+            "why": c.why,
+        }
+        if (c.name, None) in by:
+            ts = by[(c.name, None)]
+            fa = _rate_row(ts, confidence)
+            row["seeds"] = sorted(t.seed for t in ts)
+            prof_alpha = None
+            row["false_alarm"] = fa
+        row["detections"] = {}
+        for m in c.mutants:
+            if (c.name, m) in by:
+                d = _rate_row(by[(c.name, m)], confidence)
+                d["claim"] = c.claims.get(m)
+                d["verdict"] = detection_verdict(d["alarms"], d["n"], d["claim"], confidence)
+                row["detections"][m] = d
+        del prof_alpha
+        rows.append(row)
+    return {"confidence": confidence, "checks": rows}
+
+
+def _coverage(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per mutant: the checks that flag it in at least half of the runs, and the best one."""
+    out = {}
+    for m in [*KERNEL_MUTANTS, *IMAGE_MUTANTS]:
+        tested = [(r["check"], r["detections"][m.name]) for r in rows if m.name in r.get("detections", {})]
+        if not tested:
+            continue
+        best = max(tested, key=lambda cd: cd[1]["rate"])
+        caught = [c for c, d in tested if d["rate"] >= 0.5]
+        out[m.name] = {
+            "bug": m.bug,
+            "detected_by": caught,
+            "best_check": best[0],
+            "best_rate": best[1]["rate"],
+        }
+    return out
+
+
+def run_study(
+    profile: str = "quick",
+    *,
+    seeds: int | None = None,
+    seed: int = 0,
+    checks_: Sequence[str] | None = None,
+    map_fn: Callable[[Callable[[Any], Trial], list[Any]], Iterable[Trial]] = map,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run the whole study (or ``checks_``) and return its plain-data table.
+
+    ``map_fn(fn, tasks)`` runs the trials; the default is the serial ``map``; a process pool's
+    ``map`` gives the same result because each trial is a pure function of its arguments.
+    """
+    prof = get_profile(profile)
+    tasks = plan(prof.name, seeds=seeds, seed=seed, checks_=checks_)
+    t0 = time.perf_counter()
+    trials = []
+    for i, tr in enumerate(map_fn(_run_trial_args, tasks)):
+        trials.append(tr)
+        if progress is not None:
+            progress(i + 1, len(tasks))
+    elapsed = time.perf_counter() - t0
+    summary = summarise(trials)
+    for row in summary["checks"]:
+        fa = row.get("false_alarm")
+        if fa is not None:
+            fa["alpha"] = prof.alpha
+            fa["verdict"] = false_alarm_verdict(fa["alarms"], fa["n"], prof.alpha, summary["confidence"])
+    problems = []
+    for row in summary["checks"]:
+        fa = row.get("false_alarm")
+        if fa is not None and fa["verdict"] == "too many false alarms":
+            problems.append(f"{row['check']}: {fa['alarms']}/{fa['n']} false alarms at alpha {prof.alpha:g}")
+        for m, d in row["detections"].items():
+            if d["verdict"] == "BELOW CLAIM":
+                problems.append(f"{row['check']} detects {m} in {d['alarms']}/{d['n']} runs, claim {d['claim']:g}")
+    return {
+        "profile": asdict(prof),
+        "alpha": prof.alpha,
+        "seed": seed,
+        "seeds_per_check": {c: len(row.get("seeds", [])) for c, row in ((r["check"], r) for r in summary["checks"])},
+        "seed_rule": f"trial k uses seed {seed}+k for every draw; MALA mutant uniforms use seed+k+{MUTANT_SEED_OFFSET}",
+        "retries": 0,
+        "elapsed_s": elapsed,
+        "trials": len(trials),
+        "confidence": summary["confidence"],
+        "checks": summary["checks"],
+        "coverage": _coverage(summary["checks"]),
+        "unavailable_checks": unavailable_checks(),
+        "problems": problems,
+        "catalogue": {
+            "kernels": [{"name": m.name, "family": m.family, "bug": m.bug} for m in KERNEL_MUTANTS],
+            "images": [{"name": m.name, "bug": m.bug} for m in IMAGE_MUTANTS],
+        },
+    }
+
+
+def write_study(study: dict[str, Any], out: str | Path) -> Path:
+    """Write ``DIR/calibration.json`` atomically; return its path."""
+    folder = output_dir(out, "out")
+    return write_json(folder / "calibration.json", study)
+
+
+def format_table(study: dict[str, Any]) -> str:
+    """The study as a plain-text table: one block per check, false alarms first, then each mutant."""
+    conf = int(round(study["confidence"] * 100))
+    lines = [
+        f"genbench calibrate: profile {study['profile']['name']}, alpha {study['alpha']:g}, "
+        f"first seed {study['seed']}, {study['trials']} trials in {study['elapsed_s']:.1f} s, no retries",
+        f"rates are alarms/runs with exact {conf}% Clopper-Pearson intervals",
+        "",
+    ]
+    for row in study["checks"]:
+        lines.append(f"{row['check']}  [{row['function']}]")
+        fa = row.get("false_alarm")
+        if fa is not None:
+            lines.append(
+                f"  {'correct input (false alarms)':32s} {fa['alarms']:4d}/{fa['n']:<4d} "
+                f"{fa['rate']:6.3f} [{fa['ci_low']:.3f}, {fa['ci_high']:.3f}]  vs alpha {fa['alpha']:g}: {fa['verdict']}"
+            )
+        for m, d in row["detections"].items():
+            extra = ""
+            if d["outcomes"]["diverged"]:
+                extra += f" ({d['outcomes']['diverged']} diverged)"
+            if d["outcomes"]["error"]:
+                extra += f" ({d['outcomes']['error']} refused)"
+            claim = f"claim >= {d['claim']:g}: " if d["claim"] is not None else ""
+            lines.append(
+                f"  {m:32s} {d['alarms']:4d}/{d['n']:<4d} {d['rate']:6.3f} "
+                f"[{d['ci_low']:.3f}, {d['ci_high']:.3f}]  {claim}{d['verdict']}{extra}"
+            )
+        lines.append("")
+    lines.append("coverage (checks flagging the mutant in at least half of the runs):")
+    for m, cov in study["coverage"].items():
+        by = ", ".join(cov["detected_by"]) if cov["detected_by"] else f"NONE (best: {cov['best_check']} at {cov['best_rate']:.2f})"
+        lines.append(f"  {m:32s} {by}")
+    return "\n".join(lines)
