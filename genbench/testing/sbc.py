@@ -1,0 +1,256 @@
+"""Simulation-based calibration (SBC; Talts, Betancourt, Simpson, Vehtari & Gelman 2018) of a posterior sampler.
+
+Model (conjugate, posterior known): θ ~ N(μ₀, τ²), y_j | θ ~ N(θ, s²) for j = 1..m, so
+θ | y ~ N(μ_n, σ_n²) with σ_n² = 1/(1/τ² + m/s²), μ_n = σ_n²(μ₀/τ² + Σy/s²).
+
+For each of S replications: draw θ ~ prior, y | θ, run the sampler on the posterior for L (thinned)
+draws and record the rank r = #{draws < θ} ∈ {0, …, L}. If the draws are i.i.d. from the exact
+posterior, θ and the draws are exchangeable given y and r is uniform on {0, …, L} (Talts et al.,
+Theorem 1). MCMC draws are correlated, which makes ranks only approximately uniform: thin until the
+autocorrelation is negligible (Talts et al. §5), and start each chain from an exact posterior draw so
+no burn-in bias remains (possible here because the posterior is known).
+
+Test: ranks binned into B equal-probability bins ((L + 1) divisible by B), Pearson χ² against
+uniform with B − 1 degrees of freedom (asymptotic; expected counts S/B ≥ 5 are required).
+Power: under bin probabilities pᵢ the statistic is approximately noncentral χ²_{B−1}(λ = S w²) with
+Cohen's w² = B Σ (pᵢ − 1/B)², so the detectable w at power 1 − β solves that equation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.optimize
+import scipy.stats
+import torch
+
+from genbench._runtime import make_generator
+from genbench._validate import positive_float, positive_int, probability
+from genbench.errors import ParameterError
+from genbench.testing._result import CheckResult
+from genbench.testing.shape import _check_seed
+
+__all__ = [
+    "ConjugateGaussianModel",
+    "BatchedNormalPosterior",
+    "PosteriorSampler",
+    "mala_posterior_sampler",
+    "ula_posterior_sampler",
+    "sbc_ranks",
+    "sbc_detectable_effect",
+    "sbc_required_replications",
+    "check_sbc",
+    "assert_sbc",
+]
+
+PosteriorSampler = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+"""``sampler(y, generator) -> draws``: y (S, m) data sets, draws (S, L) posterior draws for each."""
+
+
+class BatchedNormalPosterior:
+    """S independent 1-D normal posteriors N(mean_i, sd²) as one Target on (S, 1) tensors (chain i ↔ data set i)."""
+
+    def __init__(self, mean: torch.Tensor, sd: float) -> None:
+        self.dim = 1
+        self.mean = mean.reshape(-1, 1).to(torch.float64)
+        self.var = float(sd) ** 2
+        self.dtype = torch.float64
+        self.device = self.mean.device
+        self._log_norm = -0.5 * math.log(2.0 * math.pi * self.var)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-density of chain i's posterior at x[i], shape (S,)."""
+        return self._log_norm - 0.5 * ((x - self.mean) ** 2).sum(-1) / self.var
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """−(x − mean_i)/sd², shape (S, 1)."""
+        return (self.mean - x) / self.var
+
+
+@dataclass(frozen=True)
+class ConjugateGaussianModel:
+    """θ ~ N(prior_mean, prior_sd²), y_j | θ ~ N(θ, noise_sd²), j = 1..n_obs: the posterior is normal."""
+
+    prior_mean: float = 0.0
+    prior_sd: float = 1.0
+    noise_sd: float = 1.0
+    n_obs: int = 5
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(float(self.prior_mean)):
+            raise ParameterError(f"prior_mean must be finite, got {self.prior_mean!r}")
+        positive_float("prior_sd", self.prior_sd)
+        positive_float("noise_sd", self.noise_sd)
+        positive_int("n_obs", self.n_obs)
+
+    @property
+    def posterior_sd(self) -> float:
+        """σ_n = (1/τ² + m/s²)^{-1/2} (the same for every data set)."""
+        return 1.0 / math.sqrt(1.0 / self.prior_sd**2 + self.n_obs / self.noise_sd**2)
+
+    def simulate(self, replications: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw θ ~ prior (S,) and data y | θ (S, n_obs)."""
+        s = positive_int("replications", replications)
+        theta = self.prior_mean + self.prior_sd * torch.randn(s, generator=generator, dtype=torch.float64)
+        y = theta[:, None] + self.noise_sd * torch.randn(s, self.n_obs, generator=generator, dtype=torch.float64)
+        return theta, y
+
+    def posterior_mean(self, y: torch.Tensor) -> torch.Tensor:
+        """μ_n for each data set, shape (S,)."""
+        if y.ndim != 2 or y.shape[1] != self.n_obs:
+            raise ParameterError(f"y must have shape (S, {self.n_obs}), got {tuple(y.shape)}")
+        v = self.posterior_sd**2
+        return v * (self.prior_mean / self.prior_sd**2 + y.sum(1) / self.noise_sd**2)
+
+    def posterior(self, y: torch.Tensor) -> BatchedNormalPosterior:
+        """The S posteriors as one batched target."""
+        return BatchedNormalPosterior(self.posterior_mean(y), self.posterior_sd)
+
+
+def _langevin_posterior_sampler(
+    which: str, model: ConjugateGaussianModel, step_size: float, draws: int, thin: int, burn_in: int
+) -> PosteriorSampler:
+    from genbench.langevin.mala import sample_mala  # samplers sit below testing (architecture)
+    from genbench.langevin.ula import sample_ula
+
+    step_size = positive_float("step_size", step_size)
+    draws = positive_int("draws", draws)
+    thin = positive_int("thin", thin)
+    burn_in = positive_int("burn_in", burn_in, minimum=0)
+
+    def sampler(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        post = model.posterior(y)
+        # Start at an exact draw of this model's posterior: the chain is stationary from step 0.
+        x0 = post.mean + model.posterior_sd * torch.randn(post.mean.shape, generator=generator, dtype=torch.float64)
+        run_fn = sample_mala if which == "mala" else sample_ula
+        run = run_fn(
+            post, burn_in + draws * thin, step_size, chains=y.shape[0], x0=x0, generator=generator,
+            burn_in=burn_in, thin=thin, keep="trace",
+        )
+        assert run.trace is not None
+        return run.trace[..., 0].T.contiguous()  # (n_kept, S, 1) -> (S, L)
+
+    return sampler
+
+
+def mala_posterior_sampler(
+    model: ConjugateGaussianModel, step_size: float, *, draws: int = 99, thin: int = 10, burn_in: int = 0
+) -> PosteriorSampler:
+    """A ``PosteriorSampler`` running genbench's MALA on ``model``'s posteriors (one chain per data set)."""
+    return _langevin_posterior_sampler("mala", model, step_size, draws, thin, burn_in)
+
+
+def ula_posterior_sampler(
+    model: ConjugateGaussianModel, step_size: float, *, draws: int = 99, thin: int = 10, burn_in: int = 0
+) -> PosteriorSampler:
+    """A ``PosteriorSampler`` running genbench's ULA (biased by O(step_size)) on ``model``'s posteriors."""
+    return _langevin_posterior_sampler("ula", model, step_size, draws, thin, burn_in)
+
+
+def sbc_ranks(theta: torch.Tensor, draws: torch.Tensor, generator: torch.Generator) -> np.ndarray:
+    """Rank of each θ_i among its L draws, in {0..L}; ties (a draw equal to θ) broken uniformly at random."""
+    if draws.ndim != 2 or theta.shape != draws.shape[:1]:
+        raise ParameterError(f"draws must have shape ({theta.shape[0]}, L), got {tuple(draws.shape)}")
+    below = (draws < theta[:, None]).sum(1)
+    ties = (draws == theta[:, None]).sum(1)
+    extra = torch.floor(torch.rand(theta.shape, generator=generator, dtype=torch.float64) * (ties + 1)).long()
+    return (below + extra).cpu().numpy()
+
+
+def _sbc_power(w: float, replications: int, bins: int, alpha: float) -> float:
+    crit = scipy.stats.chi2.isf(alpha, bins - 1)
+    return float(scipy.stats.ncx2.sf(crit, bins - 1, replications * w * w))
+
+
+def sbc_detectable_effect(replications: int, *, bins: int = 10, alpha: float = 0.01, power: float = 0.8) -> float:
+    """Smallest Cohen's w = √(B Σ(pᵢ − 1/B)²) of the binned rank law detected with prob ``power``."""
+    s = positive_int("replications", replications)
+    bins = positive_int("bins", bins, minimum=2)
+    alpha = probability("alpha", alpha)
+    power = probability("power", power)
+    return float(scipy.optimize.brentq(lambda w: _sbc_power(w, s, bins, alpha) - power, 1e-9, 1e3))
+
+
+def sbc_required_replications(effect: float, *, bins: int = 10, alpha: float = 0.01, power: float = 0.8) -> int:
+    """Replications S needed to detect a binned-rank deviation of Cohen's w = ``effect`` with prob ``power``."""
+    w = positive_float("effect", effect)
+    bins = positive_int("bins", bins, minimum=2)
+    alpha = probability("alpha", alpha)
+    power = probability("power", power)
+    crit = scipy.stats.chi2.isf(alpha, bins - 1)
+    lam = scipy.optimize.brentq(lambda nc: scipy.stats.ncx2.sf(crit, bins - 1, nc) - power, 1e-9, 1e6)
+    return max(math.ceil(lam / (w * w)), 5 * bins)
+
+
+def check_sbc(
+    sampler: PosteriorSampler,
+    model: ConjugateGaussianModel,
+    *,
+    replications: int = 1000,
+    bins: int = 10,
+    alpha: float = 0.01,
+    seed: int = 0,
+    power: float = 0.8,
+) -> CheckResult:
+    """Test H0: SBC ranks of the true θ among ``sampler``'s posterior draws are uniform (χ² on binned ranks).
+
+    H0: for θ ~ prior and y | θ from ``model``, the rank of θ among the sampler's L draws is uniform on
+    {0..L} (true when the draws are independent exact posterior draws). Level ``alpha`` (Pearson χ²_{B−1},
+    asymptotic; S/B ≥ 5 enforced). ``seed`` drives the simulation of (θ, y), the sampler and tie-breaking.
+    Detectable effect: Cohen's w of the binned rank law at power ``power`` (noncentral χ²).
+    """
+    if not isinstance(model, ConjugateGaussianModel):
+        raise ParameterError(f"model must be a ConjugateGaussianModel, got {type(model).__name__}")
+    if not callable(sampler):
+        raise ParameterError("sampler must be callable as sampler(y, generator) -> draws of shape (S, L)")
+    s = positive_int("replications", replications)
+    bins = positive_int("bins", bins, minimum=2)
+    alpha = probability("alpha", alpha)
+    power = probability("power", power)
+    seed = _check_seed(seed)
+    if s < 5 * bins:
+        raise ParameterError(f"replications must be >= 5 * bins = {5 * bins} for the chi^2 approximation, got {s}")
+    gen = make_generator(seed)
+    theta, y = model.simulate(s, gen)
+    draws = sampler(y, gen)
+    if not isinstance(draws, torch.Tensor) or draws.ndim != 2 or draws.shape[0] != s:
+        raise ParameterError(f"sampler must return a tensor of shape ({s}, L), got {getattr(draws, 'shape', None)}")
+    draws = draws.to(torch.float64)
+    if not bool(torch.isfinite(draws).all()):
+        raise ParameterError("sampler returned non-finite draws")
+    n_draws = draws.shape[1]
+    if (n_draws + 1) % bins:
+        raise ParameterError(f"bins must divide L + 1 = {n_draws + 1} (L = draws per replication), got bins={bins}")
+    ranks = sbc_ranks(theta, draws, gen)
+    counts = np.bincount(ranks // ((n_draws + 1) // bins), minlength=bins)
+    expected = s / bins
+    stat = float(np.sum((counts - expected) ** 2) / expected)
+    p = float(scipy.stats.chi2.sf(stat, bins - 1))
+    w_obs = math.sqrt(stat / s)
+    return CheckResult(
+        name="sbc_ranks",
+        null_hypothesis="SBC ranks of the true parameter among the posterior draws are uniform",
+        statistic=stat,
+        p_value=p,
+        alpha=alpha,
+        n=s,
+        detectable_effect=sbc_detectable_effect(s, bins=bins, alpha=alpha, power=power),
+        effect_unit="Cohen's w of the binned rank law, sqrt(B * sum (p_i - 1/B)^2)",
+        power=power,
+        details={
+            "statistic_meaning": f"Pearson chi^2 with {bins - 1} dof on {bins} rank bins",
+            "rank_counts": counts.tolist(),
+            "draws_per_replication": n_draws,
+            "observed_w": w_obs,
+            "mean_rank_fraction": float(ranks.mean() / n_draws),
+            "seed": seed,
+        },
+    )
+
+
+def assert_sbc(sampler: PosteriorSampler, model: ConjugateGaussianModel, **kwargs: object) -> CheckResult:
+    """Raise CheckFailed unless ``check_sbc`` (H0: uniform SBC ranks) passes at its alpha."""
+    return check_sbc(sampler, model, **kwargs).raise_if_rejected()  # type: ignore[arg-type]
