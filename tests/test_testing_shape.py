@@ -1,0 +1,154 @@
+"""Tests of genbench.testing.shape: the χ²_d-radius + random-projection KS check of Gaussian shape.
+
+Every statistical test states H0, alpha and its seed; seeds are fixed, nothing is retried.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from genbench.errors import CheckFailed, ParameterError
+from genbench.targets import seed_target
+from genbench.testing.shape import (
+    assert_gaussian_shape,
+    check_gaussian_shape,
+    shape_detectable_effect,
+    shape_required_samples,
+    whiten,
+)
+
+TARGET = seed_target()
+MEAN = TARGET.mean.numpy()
+COV = TARGET.cov.numpy()
+CHOL = np.linalg.cholesky(COV)
+ALPHA = 0.01
+
+
+def _law(name: str, n: int, seed: int) -> np.ndarray:
+    """n draws with mean MEAN and covariance COV exactly, built as MEAN + L z with E z = 0, Cov z = I."""
+    rng = np.random.default_rng(seed)
+    if name == "gaussian":
+        z = rng.standard_normal((n, 2))
+    elif name == "uniform":  # product of U(−√3, √3): unit variance
+        z = rng.uniform(-math.sqrt(3.0), math.sqrt(3.0), (n, 2))
+    elif name == "laplace":  # scale 1/√2: unit variance
+        z = rng.laplace(0.0, 1.0 / math.sqrt(2.0), (n, 2))
+    elif name == "student_t5":  # product of t_5 / √(5/3): unit variance
+        z = rng.standard_t(5, (n, 2)) / math.sqrt(5.0 / 3.0)
+    elif name == "multivariate_t5":  # elliptical: N(0, I)/√(χ²_5/3), Cov = I
+        z = rng.standard_normal((n, 2)) / np.sqrt(rng.chisquare(5, n) / 3.0)[:, None]
+    elif name == "mixture":  # ½N(±0.8 e1, I − 0.64 e1e1ᵀ): mean 0, Cov I, bimodal along e1
+        a = 0.8
+        z = rng.standard_normal((n, 2))
+        z[:, 0] = a * rng.choice([-1.0, 1.0], n) + math.sqrt(1 - a * a) * z[:, 0]
+    else:  # pragma: no cover
+        raise AssertionError(name)
+    return MEAN + z @ CHOL.T
+
+
+@pytest.mark.statistical
+def test_accepts_exact_gaussian_draws(record_check) -> None:  # type: ignore[no-untyped-def]
+    """H0: 4000 exact N(m, Σ) draws (seed 0) are N(m, Σ); alpha = 0.01; must not reject."""
+    res = record_check(check_gaussian_shape(_law("gaussian", 4000, seed=0), MEAN, COV, alpha=ALPHA, seed=0))
+    assert res.passed, res.message()
+    assert res.details["projections"] == 16
+    assert len(res.details["projection_p_values"]) == 16
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("law", ["uniform", "laplace", "student_t5", "multivariate_t5", "mixture"])
+def test_rejects_laws_with_matched_mean_and_covariance(law: str, record_check) -> None:  # type: ignore[no-untyped-def]
+    """H0: samples ~ N(m, Σ); the samples have exactly mean m and cov Σ but another shape (seed 1,
+    n = 4000, alpha = 0.01): the check must reject, and a moment test could not."""
+    x = _law(law, 4000, seed=1)
+    res = record_check(check_gaussian_shape(x, MEAN, COV, alpha=ALPHA, seed=1))
+    assert not res.passed, res.message()
+    with pytest.raises(CheckFailed, match="REJECTED"):
+        assert_gaussian_shape(x, MEAN, COV, alpha=ALPHA, seed=1)
+
+
+def test_whiten_recovers_standard_normals() -> None:
+    """whiten inverts x = m + L z exactly."""
+    z = np.random.default_rng(3).standard_normal((50, 2))
+    np.testing.assert_allclose(whiten(MEAN + z @ CHOL.T, MEAN, COV), z, atol=1e-12)
+
+
+def test_planning_twins_are_consistent() -> None:
+    """required_samples(detectable_effect(n)) returns n (to rounding); both shrink/grow monotonically."""
+    for n in (200, 1000, 4000, 50_000):
+        eps = shape_detectable_effect(n, alpha=ALPHA, power=0.8, projections=16)
+        assert shape_required_samples(eps, alpha=ALPHA, power=0.8, projections=16) in (n, n + 1)
+    assert shape_detectable_effect(4000) < shape_detectable_effect(1000)
+    assert shape_detectable_effect(1000, power=0.95) > shape_detectable_effect(1000, power=0.8)
+    assert shape_detectable_effect(1000, projections=64) > shape_detectable_effect(1000, projections=4)
+    # DKWM closed form at K = 0: √(ln(2/α)/2n) + √(ln(2/β)/2n).
+    n = 1000
+    want = math.sqrt(math.log(2 / ALPHA) / (2 * n)) + math.sqrt(math.log(2 / 0.2) / (2 * n))
+    assert shape_detectable_effect(n, alpha=ALPHA, power=0.8, projections=0) == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.statistical
+def test_dkwm_power_guarantee_on_a_shifted_radius_law() -> None:
+    """H0 (of the planning): a law whose radius CDF is at KS distance ≥ detectable_effect(n) from χ²_d is
+    rejected with probability ≥ 0.8. Alternative: z = 1.25·N(0, I) (radius KS distance computed exactly),
+    n planned by shape_required_samples; 50 seeds (0..49); the rejection rate's one-sided exact binomial
+    test against 0.8 must not reject at 0.001."""
+    scale = 1.25
+    r = np.linspace(0, 40, 40001)
+    ks_dist = float(np.max(np.abs(scipy.stats.chi2(2).cdf(r / scale**2) - scipy.stats.chi2(2).cdf(r))))
+    n = shape_required_samples(ks_dist, alpha=ALPHA, power=0.8, projections=4)
+    rej = 0
+    for seed in range(50):
+        z = scale * np.random.default_rng(seed).standard_normal((n, 2))
+        rej += not check_gaussian_shape(MEAN + z @ CHOL.T, MEAN, COV, alpha=ALPHA, projections=4, seed=seed).passed
+    assert scipy.stats.binomtest(rej, 50, 0.8, alternative="less").pvalue >= 0.001, (rej, n, ks_dist)
+
+
+def test_accepts_torch_tensors() -> None:
+    """Samples may be torch tensors (any float dtype)."""
+    g = torch.Generator().manual_seed(0)
+    res = check_gaussian_shape(TARGET.sample(500, g).float(), TARGET.mean, TARGET.cov, alpha=ALPHA)
+    assert res.n == 500
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"samples": np.zeros((10, 3))}, "mean must have shape"),
+        ({"samples": np.zeros(10)}, "samples must have shape"),
+        ({"samples": np.full((10, 2), np.nan)}, "samples must be finite"),
+        ({"cov": [[1.0, 2.0], [2.0, 1.0]]}, "cov must be positive definite"),
+        ({"cov": [[1.0, 0.5], [0.0, 1.0]]}, "cov must be symmetric"),
+        ({"alpha": 1.5}, "alpha must be in"),
+        ({"projections": -1}, "projections must be an integer"),
+        ({"seed": -3}, "seed must be a non-negative integer"),
+    ],
+)
+def test_bad_input_names_the_parameter(kwargs: dict, match: str) -> None:
+    args = {"samples": _law("gaussian", 20, 0), "mean": MEAN, "cov": COV}
+    args.update(kwargs)
+    samples, mean, cov = args.pop("samples"), args.pop("mean"), args.pop("cov")
+    with pytest.raises(ParameterError, match=match):
+        check_gaussian_shape(samples, mean, cov, **args)
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+def test_false_alarm_rate_consistent_with_alpha() -> None:
+    """H0: on exact N(m, Σ) draws (n = 1000, seeds 1000..1399) the check at alpha = 0.05 rejects with
+    rate ≤ 0.05 (Bonferroni makes it conservative). One-sided exact binomial test of rate > 0.05 at 0.001;
+    prints the rate with its Clopper–Pearson 95% interval, and the mixture law's detection rate at n = 1000."""
+    seeds = range(1000, 1400)
+    a = 0.05
+    rej = sum(not check_gaussian_shape(_law("gaussian", 1000, s), MEAN, COV, alpha=a, seed=s).passed for s in seeds)
+    bt = scipy.stats.binomtest(rej, len(seeds), a, alternative="greater")
+    ci = bt.proportion_ci(method="exact")
+    det = sum(not check_gaussian_shape(_law("mixture", 1000, s), MEAN, COV, alpha=a, seed=s).passed for s in seeds)
+    print(f"\nshape: false alarms {rej}/{len(seeds)} = {rej / len(seeds):.4f} CI95 [{ci.low:.4f}, {ci.high:.4f}] "
+          f"at alpha={a}; mixture detection {det}/{len(seeds)}")
+    assert bt.pvalue >= 0.001
