@@ -46,10 +46,10 @@ PROFILES: dict[str, Profile] = {
         rounds=7,
         warmup_rounds=1,
         reference_steps=2_000,
-        ula_steps={1_000: 200, 100_000: 20, 1_000_000: 3},
+        ula_steps={1_000: 500, 100_000: 20, 1_000_000: 3},
         cuda_ula_steps={1_000: 1_000, 100_000: 1_000, 1_000_000: 200, 10_000_000: 20},
         mala_chains=100_000,
-        mala_steps=10,
+        mala_steps=5,
         fast_steps=100_000,
         # The seed's 3x3 grid with T scaled down 100x: the loop's full grid takes ~10 s a round.
         grid_steps=(10, 100, 1_000),

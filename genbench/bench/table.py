@@ -79,7 +79,7 @@ def format_suite(run: BenchRun) -> str:
             [
                 rec.key,
                 rec.device,
-                f"{si(rec.throughput)}{rec.unit}",
+                f"{si(rec.throughput)} {rec.unit}",
                 f"{si(rec.throughput_q1)} - {si(rec.throughput_q3)}",
                 str(rec.rounds),
                 vs,

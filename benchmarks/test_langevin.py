@@ -1,0 +1,89 @@
+"""Langevin throughput: the assignment's loop, batched ULA, MALA, the exact fast single chain.
+
+Every benchmark calls the library function the CLI calls (no copies) on the assignment's
+target N((1,1), [[1,.9],[.9,1]]) with its chosen step size mu = 0.01, and reports chain-steps/s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from genbench.bench.profiles import Profile
+from genbench.bench.timing import Workload, count_label
+from genbench.langevin.fast import gaussian_chain
+from genbench.langevin.mala import sample_mala
+from genbench.langevin.reference import reference_langevin
+from genbench.langevin.ula import sample_ula
+from genbench.targets import seed_target
+
+STEP_SIZE = 0.01  # the assignment's conclusion: T = 1e5, mu = 0.01
+REFERENCE = "langevin.reference"
+
+
+def _cpu_only(device: torch.device, why: str) -> None:
+    if device.type != "cpu":
+        pytest.skip(why)
+
+
+def test_reference_loop(run: Any, device: torch.device, profile: Profile) -> None:
+    """The assignment's one-Python-iteration-per-step loop: the speed baseline of every variant."""
+    _cpu_only(device, "the assignment's loop is CPU-only (NumPy output per step)")
+    steps = profile.reference_steps
+    work = Workload(REFERENCE, "chain-steps/s", steps, size={"chains": 1, "steps": steps}, baseline=REFERENCE)
+    run(lambda: reference_langevin(steps, STEP_SIZE, seed=0), work, device)
+
+
+@pytest.mark.parametrize("chains", [1_000, 100_000, 1_000_000, 10_000_000], ids=count_label)
+def test_ula_batched(run: Any, device: torch.device, profile: Profile, chains: int) -> None:
+    """sample_ula on ``chains`` independent chains, keeping only the final state."""
+    sizes = profile.cuda_ula_steps if device.type == "cuda" else profile.ula_steps
+    if chains not in sizes:
+        pytest.skip(f"{count_label(chains)} chains is not a {device.type} size in the {profile.name} profile")
+    steps = sizes[chains]
+    target = seed_target(device=device)
+    work = Workload(
+        "langevin.ula",
+        "chain-steps/s",
+        chains * steps,
+        variant=f"chains={count_label(chains)}",
+        size={"chains": chains, "steps": steps, "dtype": "float64"},
+        baseline=REFERENCE,
+    )
+    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device), work, device)
+
+
+def test_mala_batched(run: Any, device: torch.device, profile: Profile) -> None:
+    """sample_mala (ULA proposal + Metropolis-Hastings correction) on many chains."""
+    chains, steps = profile.mala_chains, profile.mala_steps
+    if device.type == "cuda":
+        chains *= 10
+    target = seed_target(device=device)
+    work = Workload(
+        "langevin.mala",
+        "chain-steps/s",
+        chains * steps,
+        variant=f"chains={count_label(chains)}",
+        size={"chains": chains, "steps": steps, "dtype": "float64"},
+        baseline=REFERENCE,
+    )
+    run(lambda: sample_mala(target, steps, STEP_SIZE, chains=chains, seed=0, device=device), work, device)
+
+
+def test_fast_gaussian_chain(run: Any, device: torch.device, profile: Profile) -> None:
+    """The exact single-chain fast path (AR(1) recursions in scipy.signal.lfilter), 1e5 steps a call."""
+    _cpu_only(device, "the fast single-chain path runs in SciPy on the CPU")
+    steps = profile.fast_steps
+    target = seed_target()
+    work = Workload(
+        "langevin.fast",
+        "chain-steps/s",
+        steps,
+        variant=f"steps={count_label(steps)}",
+        size={"chains": 1, "steps": steps},
+        baseline=REFERENCE,
+    )
+    # One call lasts ~10 ms: 10 calls per round keep the timer's resolution irrelevant.
+    run(lambda: gaussian_chain(target, steps, STEP_SIZE, seed=0), work, device, iterations=10)
