@@ -41,6 +41,7 @@ class ReportConfig:
     tests_junit: str | None = None
     bench_json: str | None = None
     calibration_json: str | None = None
+    bench_gates: str | None = None  # ratio-gates TOML (default: the checkout's benchmarks/gates.toml)
     seed: int = 42
     run_tests: bool = True
     run_bench: bool = True
@@ -52,7 +53,7 @@ class ReportConfig:
         choice("profile", self.profile, PROFILES)
         resolve_device(self.device)
         positive_int("seed", self.seed, minimum=0)
-        for name in ("tests_junit", "bench_json", "calibration_json"):
+        for name in ("tests_junit", "bench_json", "calibration_json", "bench_gates"):
             p = getattr(self, name)
             if p is not None and not Path(p).is_file():
                 raise ParameterError(f"{name}={p!r} is not an existing file")

@@ -32,6 +32,7 @@ h2 { border-bottom: 2px solid var(--line); padding-bottom: 4px; margin-top: 34px
 h3 { margin-bottom: 6px; }
 table { border-collapse: collapse; margin: 8px 0 14px 0; font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
+td { white-space: pre-wrap; word-break: break-word; max-width: 900px; }
 th { background: var(--bg); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, Menlo, Consolas, monospace; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600; font-size: 13px;
@@ -179,6 +180,7 @@ def render_html(report: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
         # No network: forbid every external fetch; data: images only.
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
         "style-src 'unsafe-inline'\">",
+        '<link rel="icon" href="data:,">',  # no favicon request (it would be a CSP violation offline)
         f"<title>genbench report {esc(report.get('run_id', ''))}</title>",
         f"<style>{_CSS}</style></head><body>",
         f'<header><h1>genbench report <span class="badge {esc(verdict.lower())}">{esc(verdict)}</span></h1>',

@@ -37,6 +37,16 @@ def _value(v: str) -> Any:
         return v
 
 
+def _nodeid(tc: ET.Element, cls: str, name: str) -> str:
+    """pytest's node id (file::Class::name) from xunit1's file attribute, or from the classname."""
+    f = tc.get("file")
+    if f:
+        module = f[:-3].replace("/", ".") if f.endswith(".py") else f
+        inner = cls[len(module) + 1:] if cls.startswith(module + ".") else ""
+        return "::".join(p for p in (f, inner, name) if p)
+    return f"{cls}::{name}" if cls else name
+
+
 def parse_junit(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Return ``{"counts", "time_s", "cases", "failures", "checks"}`` from a JUnit XML file."""
     p = Path(path)
@@ -57,7 +67,7 @@ def parse_junit(path: str | os.PathLike[str]) -> dict[str, Any]:
         for tc in suite.iter("testcase"):
             name = tc.get("name", "")
             cls = tc.get("classname", "")
-            nodeid = f"{cls.replace('.', '/')}.py::{name}" if cls else name
+            nodeid = _nodeid(tc, cls, name)
             outcome, message = "passed", ""
             for tag, label in (("failure", "failed"), ("error", "errors"), ("skipped", "skipped")):
                 el = tc.find(tag)
@@ -65,8 +75,8 @@ def parse_junit(path: str | os.PathLike[str]) -> dict[str, Any]:
                     outcome = label
                     message = (el.get("message") or "").strip()
                     text = (el.text or "").strip()
-                    if label != "skipped" and text:
-                        message = (message + "\n\n" + text).strip() if message and message not in text else text
+                    if label != "skipped" and text:  # the summary line first, then the traceback
+                        message = f"{message}\n\n{text}" if message else text
                     break
             counts["total"] += 1
             counts[outcome] += 1

@@ -131,15 +131,200 @@ def gan(config: Any, work: Path) -> SectionResult:
     return not_run("gan", "MNIST GAN", "integration pending")
 
 
-def bench(config: Any, work: Path) -> SectionResult:
-    """Quick benchmarks and the gate verdict."""
-    from genbench.bench import gate  # noqa: F401
+# ---------------------------------------------------------------------------------------- benchmarks
+BENCH_TITLE = "Benchmarks"
 
-    return not_run("bench", "Benchmarks", "integration pending")
+
+def bench_section(run: Any, gate: Any, *, how: str) -> SectionResult:
+    """The benchmark section from a ``BenchRun`` and its ``GateReport`` (table, chart, gate verdicts)."""
+    from genbench.bench.gate import FAIL, PASS
+    from genbench.bench.table import suite_rows
+
+    s = section("bench", BENCH_TITLE)
+    s["paragraphs"].append(how)
+    rows, chart = [], []
+    for r in suite_rows(run):
+        rec = r.record
+        vs = "(assignment)" if rec.baseline and rec.key == rec.baseline else r.vs_assignment
+        rows.append([rec.key, rec.device, rec.throughput, rec.unit, rec.throughput_q1, rec.throughput_q3, rec.rounds,
+                     vs, r.cuda_over_cpu, rec.extra.get("compile_s")])
+        chart.append({"workload": rec.key, "device": rec.device, "throughput": rec.throughput, "unit": rec.unit})
+    s["tables"].append(table(
+        "bench-suite", "Throughput (median of rounds) and same-run speedups",
+        ["workload", "device", "median throughput", "unit", "q1", "q3", "rounds", "× assignment", "CUDA / CPU",
+         "compile [s]"], rows,
+        note="× assignment: median throughput over the assignment's code for the same workload, measured in this run; "
+             "CUDA / CPU: over the same workload on CPU. Compile/capture time is one-off and not in the step time."))
+    devices = sorted({str(x["device"]) for x in chart})
+    s["figures"].append(figure("bench-throughput", "Median throughput per workload and device (log scale). "
+                               + ("Devices measured: " + ", ".join(devices) + "." if devices else ""),
+                               after="bench-suite"))
+    figs = {"bench-throughput": F.bench_figure(chart)} if chart else {}
+    if gate is not None:
+        grows = []
+        for v in gate.ratios:
+            est = v.estimate
+            grows.append([v.gate.name, v.gate.numerator, v.gate.denominator, None if est is None else est.ratio,
+                          None if est is None else est.low, None if est is None else est.high, v.gate.minimum,
+                          v.verdict, (v.note + (" — " if v.note and v.gate.why else "") + v.gate.why).strip()])
+            passed = True if v.verdict == PASS else False if v.verdict == FAIL else None
+            s["checks"].append(check(
+                f"gate: {v.gate.name}", passed, statistic=None if est is None else est.ratio,
+                ci=None if est is None else [est.low, est.high],
+                null_hypothesis=f"throughput {v.gate.numerator} / {v.gate.denominator} >= {v.gate.minimum:g}",
+                detail=f"{v.verdict}" + (f" ({est.method} interval)" if est is not None else "")
+                       + (f": {v.note}" if v.note else "")))
+        s["tables"].append(table("bench-gates", f"Ratio gates ({gate.gates_path})",
+                                 ["gate", "numerator", "denominator", "ratio", "low", "high", "required ≥", "verdict",
+                                  "note"], grows,
+                                 note="Pass when the whole interval of the ratio of medians is at or above the "
+                                      "requirement, fail when wholly below, inconclusive otherwise."))
+        cmp = gate.baseline
+        if cmp is not None:
+            if cmp.skipped_reason:
+                s["paragraphs"].append(f"Baseline comparison with {cmp.baseline_path} skipped: {cmp.skipped_reason}")
+            else:
+                s["tables"].append(table(
+                    "bench-baseline", f"Against baseline {cmp.baseline_path}",
+                    ["benchmark", "slowdown", "upper", "spread", "p-value", "verdict", "note"],
+                    [[r.label, r.slowdown, r.slowdown_high, r.spread, r.p_value, r.verdict, r.note] for r in cmp.rows]))
+                for r in cmp.rows:
+                    if r.verdict in (PASS, FAIL):
+                        s["checks"].append(check(f"no regression: {r.label}", r.verdict == PASS,
+                                                 statistic=r.slowdown, p_value=r.p_value, alpha=cmp.alpha,
+                                                 null_hypothesis="current not slower than baseline"))
+        verdict = "REGRESSION" if gate.failures else "ok"
+        s["paragraphs"].append(f"Gate verdict: {verdict} — {gate.failures} failed, {gate.inconclusive} inconclusive.")
+        s["details"]["gate"] = {"verdict": verdict, "failures": gate.failures, "inconclusive": gate.inconclusive}
+    s["details"]["machine_info"] = {k: run.machine_info.get(k) for k in ("node", "processor", "machine", "system",
+                                                                          "python_version") if k in run.machine_info}
+    s["details"]["genbench"] = run.genbench
+    return SectionResult(s, figs)
+
+
+def bench(config: Any, work: Path) -> SectionResult:
+    """Quick benchmarks (or the given JSON) and the gate verdict."""
+    from genbench.bench.results import load_run
+
+    if config.bench_json:
+        run = load_run(config.bench_json)
+        return bench_section(run, _gate(config, config.bench_json), how=f"Read from the given pytest-benchmark JSON "
+                                                                      f"{config.bench_json}.")
+    if not config.run_bench:
+        return not_run("bench", BENCH_TITLE, "disabled (--no-bench); pass --bench-json FILE to include a run")
+    from genbench.bench.suite import run_suite
+
+    json_path = work / "bench.json"
+    device = "all" if config.device.startswith("cuda") else "cpu"
+    outcome = run_suite(json_path, profile=BENCH_PROFILE[config.profile], device=device,
+                        keyword=BENCH_KEYWORD[config.profile])
+    how = (f"Ran: genbench bench --profile {BENCH_PROFILE[config.profile]} --device {device}"
+           + (f" -k \"{BENCH_KEYWORD[config.profile]}\"" if BENCH_KEYWORD[config.profile] else "")
+           + f" (pytest exit status {outcome.pytest_status}); JSON in artifacts/{work.name}/bench.json.")
+    res = bench_section(outcome.run, _gate(config, json_path), how=how)
+    if outcome.pytest_status != 0:
+        res.section["checks"].append(check("benchmarks ran without error", False, statistic=outcome.pytest_status,
+                                           detail="pytest-benchmark exited non-zero: a benchmark errored"))
+    return res
+
+
+def _gate(config: Any, json_path: Any) -> Any:
+    from genbench.bench.gate import run_gate
+
+    return run_gate(json_path, **({"gates": config.bench_gates} if config.bench_gates else {}))
+
+
+BENCH_PROFILE = {"quick": "quick", "full": "full"}
+BENCH_KEYWORD: dict[str, str | None] = {"quick": None, "full": None}
+
+
+# --------------------------------------------------------------------------------------- calibration
+CAL_TITLE = "Calibration"
+
+
+def calibration_section(study: dict[str, Any], *, how: str) -> SectionResult:
+    """The calibration section from a ``calibration.json`` study (false alarms beside α, detection rates)."""
+    s = section("calibration", CAL_TITLE)
+    prof = study.get("profile") or {}
+    conf = study.get("confidence", 0.95)
+    s["paragraphs"].append(how)
+    s["paragraphs"].append(
+        f"Profile {prof.get('name', '?')}: each check run on correct inputs and on each injected bug; "
+        f"{study.get('trials')} trials in {_r(study.get('elapsed_s'))} s, retries {study.get('retries')}. "
+        f"Seeds: {study.get('seed_rule', study.get('seed'))}. Rates are alarms / runs with exact "
+        f"{conf:.0%} Clopper-Pearson intervals.")
+    fa_rows, det_rows, fig_rows = [], [], []
+    claims_total, claims_bad = 0, []
+    for row in study.get("checks", []):
+        fa = row.get("false_alarm")
+        if fa is not None:
+            alpha = fa.get("alpha", study.get("alpha"))
+            fa_rows.append([row["check"], row.get("function"), row.get("null_hypothesis"), fa["n"], fa["alarms"],
+                            fa["rate"], fa["ci_low"], fa["ci_high"], alpha, fa.get("verdict")])
+            fig_rows.append({"check": row["check"], "rate": fa["rate"], "ci_lo": fa["ci_low"], "ci_hi": fa["ci_high"],
+                             "alpha": alpha})
+            s["checks"].append(check(
+                f"false-alarm rate: {row['check']}", fa.get("verdict") != "too many false alarms",
+                statistic=fa["rate"], ci=[fa["ci_low"], fa["ci_high"]], alpha=alpha,
+                null_hypothesis=f"false-alarm rate <= α ({row.get('null_hypothesis', '')})",
+                detail=f"{fa['alarms']}/{fa['n']} alarms on correct inputs: {fa.get('verdict')}"))
+        for m, d in (row.get("detections") or {}).items():
+            det_rows.append([row["check"], m, d["n"], d["alarms"], d["rate"], d["ci_low"], d["ci_high"], d.get("claim"),
+                             d.get("verdict")])
+            if d.get("claim") is not None:
+                claims_total += 1
+                if d.get("verdict") == "BELOW CLAIM":
+                    claims_bad.append(f"{row['check']} / {m}")
+    if fa_rows:
+        s["tables"].append(table("cal-false-alarm", "False-alarm rates on correct inputs",
+                                 ["check", "function", "H0", "runs", "alarms", "rate", "CI low", "CI high", "α",
+                                  "verdict"], fa_rows))
+        s["figures"].append(figure("cal-false-alarm", "False-alarm rate of each check with its Clopper-Pearson "
+                                   "interval (blue) against its nominal α (red).", after="cal-false-alarm"))
+    if det_rows:
+        s["tables"].append(table("cal-detection", "Detection rates of injected bugs",
+                                 ["check", "injected bug", "runs", "alarms", "rate", "CI low", "CI high",
+                                  "claimed ≥", "verdict"], det_rows,
+                                 note="A claim is stated before measuring; 'BELOW CLAIM' means the interval lies "
+                                      "wholly below it."))
+    if claims_total:
+        s["checks"].append(check("detection rates as claimed", not claims_bad, statistic=len(claims_bad),
+                                 null_hypothesis="every claimed detection rate is reached (CI not wholly below)",
+                                 detail=f"{claims_total - len(claims_bad)} of {claims_total} claims hold"
+                                        + (": below claim — " + "; ".join(claims_bad) if claims_bad else "")))
+    cov = study.get("coverage") or {}
+    if cov:
+        s["tables"].append(table("cal-coverage", "Coverage: which checks catch each bug (CI lower bound > 1/2)",
+                                 ["injected bug", "what it breaks", "detected by", "best check", "best rate"],
+                                 [[m, c.get("bug"), ", ".join(c.get("detected_by") or []) or "NONE",
+                                   c.get("best_check"), c.get("best_rate")] for m, c in cov.items()]))
+    if study.get("unavailable_checks"):
+        s["paragraphs"].append("Checks not available in this run: " + "; ".join(
+            f"{k}: {v}" for k, v in study["unavailable_checks"].items()))
+    figs = {"cal-false-alarm": F.calibration_figure(fig_rows)} if fig_rows else {}
+    return SectionResult(s, figs)
+
+
+def _r(x: Any, nd: int = 1) -> Any:
+    return round(float(x), nd) if isinstance(x, (int, float)) else x
 
 
 def calibration(config: Any, work: Path) -> SectionResult:
-    """Calibration table from calibration.json."""
-    if not config.calibration_json:
-        return not_run("calibration", "Calibration", "no calibration.json given (--calibration-json)")
-    return not_run("calibration", "Calibration", "integration pending")
+    """Calibration table from the given calibration.json, or a run of the quick study."""
+    import json
+
+    if config.calibration_json:
+        try:
+            study = json.loads(Path(config.calibration_json).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            from genbench.errors import DataError
+
+            raise DataError(f"calibration_json={config.calibration_json!r} is not readable JSON: {exc}") from exc
+        return calibration_section(study, how=f"Read from the given {config.calibration_json}.")
+    from genbench.calibration.study import run_study, write_study
+
+    study = run_study("quick", seed=config.seed)
+    write_study(study, work)
+    return calibration_section(study, how=f"Ran: genbench calibrate --profile quick --seed {config.seed} "
+                                          f"(the full study, >= 200 seeds per check, is `genbench calibrate "
+                                          f"--profile full`); calibration.json in artifacts/{work.name}/.")
