@@ -499,7 +499,14 @@ def train_gan(
             idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             real = images.index_select(0, idx)
             z = sample_noise(idx.shape[0], noise, dev)
-            stats.append(step_fn(real, z))
+            try:
+                stats.append(step_fn(real, z))
+            except RuntimeError as exc:  # BCE refuses a NaN probability: D's output went non-finite
+                if "between 0 and 1" not in str(exc):
+                    raise
+                raise DivergenceError(
+                    f"training produced a non-finite discriminator output at step {step + len(stats) + 1} (epoch {epoch + 1}); the last checkpoint is kept"
+                ) from exc
             if show_bar:
                 bar.update(1)
                 if i % 25 == 0:  # a host sync; only when someone watches the bar

