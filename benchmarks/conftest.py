@@ -33,6 +33,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="all",
         help="which device variants to run (default all; CUDA variants skip with a reason when absent)",
     )
+    group.addoption(
+        "--genbench-threads",
+        type=int,
+        default=int(os.environ.get("GENBENCH_BENCH_THREADS", "0")),
+        help="torch CPU threads (default 0: torch's default, one per core). On an oversubscribed shared "
+        "runner, 1 avoids OpenMP threads waiting on descheduled peers",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    threads = config.getoption("--genbench-threads")
+    if threads < 0:
+        raise pytest.UsageError(f"--genbench-threads must be >= 0 (0 = torch default), got {threads}")
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -63,8 +78,26 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     }
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config._genbench_load_start = _loadavg()  # type: ignore[attr-defined]
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover - not available on this platform
+        return None
+
+
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
-    output_json["genbench"] = {"schema": 1, "profile": config.getoption("--genbench-profile")}
+    # The load average says whether other work shared the cores while the suite ran.
+    output_json["genbench"] = {
+        "schema": 1,
+        "profile": config.getoption("--genbench-profile"),
+        "torch_threads": torch.get_num_threads(),
+        "loadavg_start": getattr(config, "_genbench_load_start", None),
+        "loadavg_end": _loadavg(),
+    }
 
 
 @pytest.fixture(scope="session")
@@ -96,7 +129,7 @@ def cuda_device(request: pytest.FixtureRequest) -> torch.device:
 
 @pytest.fixture
 def run(benchmark: Any, profile: Profile) -> Callable[..., Any]:
-    """``run(fn, workload, device, iterations=1, rounds=None, setup=None, extra=None)``: time and record."""
+    """``run(fn, workload, device, iterations=1, rounds=None, warmup_rounds=None, setup=None, extra=None)``."""
 
     def _run(
         fn: Callable[[], Any],
@@ -105,6 +138,7 @@ def run(benchmark: Any, profile: Profile) -> Callable[..., Any]:
         *,
         iterations: int = 1,
         rounds: int | None = None,
+        warmup_rounds: int | None = None,
         setup: Callable[[], Any] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> Any:
@@ -114,7 +148,7 @@ def run(benchmark: Any, profile: Profile) -> Callable[..., Any]:
             workload,
             device=device,
             rounds=rounds or profile.rounds,
-            warmup_rounds=profile.warmup_rounds,
+            warmup_rounds=profile.warmup_rounds if warmup_rounds is None else warmup_rounds,
             iterations=iterations,
             profile=profile.name,
             setup=setup,

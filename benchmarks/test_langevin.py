@@ -13,6 +13,7 @@ import torch
 
 from genbench.bench.profiles import Profile
 from genbench.bench.timing import Workload, count_label
+from genbench.langevin.experiments import run_grid
 from genbench.langevin.fast import gaussian_chain
 from genbench.langevin.mala import sample_mala
 from genbench.langevin.reference import reference_langevin
@@ -87,3 +88,27 @@ def test_fast_gaussian_chain(run: Any, device: torch.device, profile: Profile) -
     )
     # One call lasts ~10 ms: 10 calls per round keep the timer's resolution irrelevant.
     run(lambda: gaussian_chain(target, steps, STEP_SIZE, seed=0), work, device, iterations=10)
+
+
+@pytest.mark.parametrize("method", ["reference", "fast"])
+def test_seed_grid(run: Any, device: torch.device, profile: Profile, method: str) -> None:
+    """The assignment's whole 3x3 (T x mu) study, run_grid(method=...): its loop vs the fast path."""
+    _cpu_only(device, "run_grid runs one chain per cell on the CPU (loop or SciPy filter)")
+    steps, mus = profile.grid_steps, profile.grid_step_sizes
+    work = Workload(
+        "langevin.grid",
+        "chain-steps/s",
+        sum(steps) * len(mus),
+        variant=method,
+        size={"steps": list(steps), "step_sizes": list(mus), "cells": len(steps) * len(mus)},
+        baseline="langevin.grid[reference]",
+    )
+    # One reference round is the slowest call of the suite (~25 s on 2 cores): no warm-up round,
+    # since the loop has no lazy initialisation to amortise.
+    run(
+        lambda: run_grid(steps, mus, seed=42, method=method),
+        work,
+        device,
+        rounds=profile.grid_rounds,
+        warmup_rounds=0 if method == "reference" else None,
+    )

@@ -10,7 +10,7 @@ Two decisions, both with three outcomes (pass / fail / inconclusive):
   above the declared minimum, fail when it is wholly below, inconclusive otherwise.
 
 * **Baseline comparison** pairs benchmarks of two runs by pytest node id, only when the stable
-  machine facts match (cpu brand and core count, architecture, OS, Python, torch, CUDA devices —
+  machine facts match (cpu brand and core count, architecture, OS, Python, torch and its thread count, CUDA devices —
   never ``hz_actual``, which changes between runs on the same machine: pytest-benchmark #255).
   A benchmark is a regression (fail) only when all three hold: the slowdown of medians exceeds
   ``max_slowdown``; it exceeds the measured run-to-run spread (the larger relative IQR of the two
@@ -69,6 +69,7 @@ def stable_machine_facts(machine_info: dict[str, Any]) -> dict[str, Any]:
         "python": machine_info.get("python_version"),
         "python implementation": machine_info.get("python_implementation"),
         "torch": gb.get("torch"),
+        "torch threads": gb.get("torch_threads"),
         "cuda devices": tuple(gb.get("cuda_devices") or ()),
     }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from genbench._io import atomic_path
 from genbench._runtime import resolve_device
-from genbench._validate import choice
+from genbench._validate import choice, positive_int
 from genbench.bench.profiles import PROFILES
 from genbench.bench.results import BenchRun, load_run
 from genbench.errors import DataError, ParameterError
@@ -36,6 +36,7 @@ def pytest_command(
     keyword: str | None = None,
     suite: str | os.PathLike[str] = DEFAULT_SUITE,
     quiet: bool = True,
+    threads: int = 0,
 ) -> list[str]:
     """The ``python -m pytest`` command line that runs the suite and writes pytest-benchmark JSON."""
     cmd = [
@@ -46,6 +47,7 @@ def pytest_command(
         f"--benchmark-json={os.fspath(json_path)}",
         f"--genbench-profile={profile}",
         f"--genbench-device={device}",
+        f"--genbench-threads={threads}",
         "--benchmark-sort=fullname",
         "--benchmark-columns=median,iqr,rounds",
         "-p",
@@ -66,6 +68,7 @@ def run_suite(
     keyword: str | None = None,
     suite: str | os.PathLike[str] | None = None,
     quiet: bool = True,
+    threads: int = 0,
 ) -> SuiteOutcome:
     """Run the benchmark suite with ``profile`` on ``device`` and return what it measured.
 
@@ -74,6 +77,7 @@ def run_suite(
     """
     profile = choice("profile", profile, tuple(PROFILES))
     device = choice("device", device, DEVICES)
+    threads = positive_int("threads", threads, minimum=0)
     if device == "cuda":
         resolve_device("cuda")  # DeviceError, one line, when CUDA is absent
     suite_path = Path(suite) if suite is not None else DEFAULT_SUITE
@@ -86,7 +90,7 @@ def run_suite(
     if target.exists() and target.is_dir():
         raise ParameterError(f"json={os.fspath(target)!r} is a folder; give a file path")
     with atomic_path(target) as tmp:
-        cmd = pytest_command(tmp, profile=profile, device=device, keyword=keyword, suite=suite_path, quiet=quiet)
+        cmd = pytest_command(tmp, profile=profile, device=device, keyword=keyword, suite=suite_path, quiet=quiet, threads=threads)
         status = subprocess.run(cmd, cwd=suite_path.parent, check=False).returncode
         if status == 5:
             raise DataError(f"no benchmark was selected (pytest collected nothing; keyword={keyword!r})")

@@ -90,8 +90,17 @@ def format_suite(run: BenchRun) -> str:
             notes.append(f"{rec.label}: one-off compile/capture {rec.extra['compile_s']:.3g} s (not in step time)")
     headers = ["workload", "device", "median throughput", "IQR", "rounds", "vs assignment", "CUDA/CPU"]
     text = render(headers, rows)
-    profile = run.genbench.get("profile")
-    head = f"genbench bench: {len(run.records)} benchmarks" + (f", profile {profile}" if profile else "")
+    gb = run.genbench
+    head = f"genbench bench: {len(run.records)} benchmarks"
+    if gb.get("profile"):
+        head += f", profile {gb['profile']}"
+    if gb.get("torch_threads"):
+        head += f", {gb['torch_threads']} torch threads"
+    if gb.get("loadavg_start") and gb.get("loadavg_end"):
+        head += f"; 1-min load average {gb['loadavg_start'][0]:g} at start, {gb['loadavg_end'][0]:g} at end"
+        cores = (run.machine_info.get("genbench") or {}).get("cpu_count")
+        if cores and max(gb["loadavg_start"][0], gb["loadavg_end"][0]) > cores:
+            head += f" (> {cores} cores: other work shared the CPU)"
     return "\n".join([head, text, *notes])
 
 

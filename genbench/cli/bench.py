@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick", help="quick (<= 5 min on 2 cores) or full")
     p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON here (default: a temporary file)")
     p.add_argument("--device", choices=DEVICES, default="all", help="run only CPU or CUDA variants (default all)")
+    p.add_argument(
+        "--threads", type=int, default=0, metavar="N", help="torch CPU threads in the suite (default 0: one per core)"
+    )
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression selecting benchmarks")
     p.add_argument("--suite", metavar="DIR", help="benchmark folder (default: the checkout's benchmarks/)")
     p.add_argument("--verbose", action="store_true", help="show pytest's full output")
@@ -71,7 +74,8 @@ def run_bench(args: argparse.Namespace) -> int:
     """Run the suite, print the table; exit 1 if any benchmark errored."""
     if args.json:
         outcome = run_suite(
-            args.json, profile=args.profile, device=args.device, keyword=args.keyword, suite=args.suite, quiet=not args.verbose
+            args.json, profile=args.profile, device=args.device, keyword=args.keyword, suite=args.suite, quiet=not args.verbose,
+            threads=args.threads,
         )
     else:
         with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
@@ -82,6 +86,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 keyword=args.keyword,
                 suite=args.suite,
                 quiet=not args.verbose,
+                threads=args.threads,
             )
     print()
     print(format_suite(outcome.run))
