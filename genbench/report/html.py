@@ -32,7 +32,8 @@ h2 { border-bottom: 2px solid var(--line); padding-bottom: 4px; margin-top: 34px
 h3 { margin-bottom: 6px; }
 table { border-collapse: collapse; margin: 8px 0 14px 0; font-size: 13px; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
-td { white-space: pre-wrap; word-break: break-word; max-width: 900px; }
+td.long { white-space: pre-wrap; word-break: break-word; max-width: 900px; font-size: 12px; }
+td.num, .badge { white-space: nowrap; }
 th { background: var(--bg); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; font-family: ui-monospace, Menlo, Consolas, monospace; }
 .badge { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 600; font-size: 13px;
@@ -72,9 +73,9 @@ def overall_verdict(report: Mapping[str, Any]) -> str:
     return VERDICT_PASS
 
 
-def _badge(passed: bool | None) -> str:
+def _badge(passed: bool | None, label: str | None = None) -> str:
     if passed is None:
-        return '<span class="badge info">info</span>'
+        return f'<span class="badge info">{esc(label or "info")}</span>'
     return '<span class="badge pass">pass</span>' if passed else '<span class="badge fail">FAIL</span>'
 
 
@@ -84,7 +85,12 @@ def _status_badge(status: str) -> str:
 
 
 def _td(x: Any) -> str:
-    cls = ' class="num"' if isinstance(x, (int, float)) and not isinstance(x, bool) else ""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        cls = ' class="num"'
+    elif isinstance(x, str) and (len(x) > 120 or "\n" in x):  # messages, tracebacks: keep their lines
+        cls = ' class="long"'
+    else:
+        cls = ""
     return f"<td{cls}>{esc(x)}</td>"
 
 
@@ -122,7 +128,7 @@ def _checks_table(checks: list[Mapping[str, Any]], with_section: bool = False) -
         detail = c.get("detail") or ""
         text = esc(h0) + ("<br>" if h0 and detail else "") + (f'<span class="note">{esc(detail)}</span>' if detail else "")
         out.append(f"<tr{cls}>" + (f"<td>{esc(c.get('section', ''))}</td>" if with_section else "")
-                   + f"<td>{esc(c['name'])}</td><td>{_badge(c.get('passed'))}</td>"
+                   + f"<td>{esc(c['name'])}</td><td>{_badge(c.get('passed'), c.get('label'))}</td>"
                    + _td(c.get("statistic")) + _td(c.get("p_value"))
                    + f'<td class="num">{esc(c["ci"]) if c.get("ci") else esc(None)}</td>'
                    + _td(c.get("alpha")) + f"<td>{text}</td></tr>")
@@ -142,8 +148,12 @@ def _section(s: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
         out.append(f"<p>{esc(p)}</p>")
     if s.get("checks"):
         out.append("<h3>Checks</h3>" + _checks_table(s["checks"]))
+    # Figures without an anchor come first (the headline pictures); the others follow their table.
+    for f in s.get("figures", []):
+        if not f.get("after"):
+            out.append(_figure(f, figures))
+    placed = {f["id"] for f in s.get("figures", []) if not f.get("after")}
     figs = {f["id"]: f for f in s.get("figures", [])}
-    placed = set()
     for t in s.get("tables", []):
         # A figure listed with "after": table id is placed right after that table.
         out.append(_table(t))

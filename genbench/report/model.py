@@ -42,11 +42,13 @@ def not_run(sid: str, title: str, reason: str, *, status: str = STATUS_NOT_RUN) 
 
 
 def check(name: str, passed: bool | None, *, statistic: Any = None, p_value: Any = None,
-          ci: Any = None, alpha: Any = None, null_hypothesis: str = "", detail: str = "") -> dict[str, Any]:
-    """Return a check dict (``passed`` None means "no verdict", e.g. informational)."""
+          ci: Any = None, alpha: Any = None, null_hypothesis: str = "", detail: str = "",
+          label: str | None = None) -> dict[str, Any]:
+    """Return a check dict (``passed`` None means "no verdict": a measurement, shown with ``label``)."""
     return {"name": name, "passed": None if passed is None else bool(passed), "statistic": _num(statistic),
             "p_value": _num(p_value), "ci": None if ci is None else [_num(ci[0]), _num(ci[1])],
-            "alpha": _num(alpha), "null_hypothesis": null_hypothesis, "detail": detail}
+            "alpha": _num(alpha), "null_hypothesis": null_hypothesis, "detail": detail,
+            "label": label}
 
 
 def table(tid: str, title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> dict[str, Any]:
