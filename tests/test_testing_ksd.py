@@ -1,0 +1,224 @@
+"""Tests of genbench.testing.ksd: IMQ kernel Stein discrepancy, its exact Gaussian value, the wild
+bootstrap tests (i.i.d. and Markov chain) and the ULA bias trace.
+
+Every statistical test states H0, alpha and its seed; seeds are fixed, nothing is retried.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+
+from genbench.errors import CheckFailed, ParameterError
+from genbench.langevin import theory
+from genbench.langevin.mala import sample_mala
+from genbench.langevin.ula import sample_ula
+from genbench.stats import ess
+from genbench.targets import Gaussian, from_log_prob, seed_target
+from genbench.testing.ksd import (
+    assert_ksd,
+    check_ksd,
+    gaussian_ksd_squared,
+    kernel_stein_discrepancy,
+    ksd_step_size_trace,
+)
+
+TARGET = seed_target()
+M = TARGET.mean.numpy()
+SIGMA = TARGET.cov.numpy()
+ALPHA = 0.01
+STEPS = (0.001, 0.01, 0.05, 0.15)
+
+
+def _brute_v(x: torch.Tensor, target, c: float, beta: float) -> float:  # type: ignore[no-untyped-def]
+    """The Stein-kernel V-statistic by a double loop straight from the formula (Liu et al. 2016, eq. 6)."""
+    s = target.score(x)
+    d = x.shape[1]
+    tot = 0.0
+    for i in range(x.shape[0]):
+        for j in range(x.shape[0]):
+            r = x[i] - x[j]
+            q = c * c + float(r @ r)
+            tot += (
+                float(s[i] @ s[j]) * q**beta
+                + 2 * beta * q ** (beta - 1) * float((s[j] - s[i]) @ r)
+                - 2 * beta * d * q ** (beta - 1)
+                - 4 * beta * (beta - 1) * q ** (beta - 2) * float(r @ r)
+            )
+    return tot / x.shape[0] ** 2
+
+
+@pytest.mark.parametrize("c, beta, chunk", [(1.0, -0.5, 1024), (2.0, -0.3, 7)])
+def test_stein_kernel_matches_the_formula(c: float, beta: float, chunk: int) -> None:
+    x = TARGET.sample(40, torch.Generator().manual_seed(0))
+    est = kernel_stein_discrepancy(x, TARGET, c=c, beta=beta, chunk_size=chunk)
+    assert est.v_statistic == pytest.approx(_brute_v(x, TARGET, c, beta), rel=1e-10)
+
+
+def test_score_from_autograd_gives_the_same_ksd() -> None:
+    """KSD needs only the score: an autograd target built from the log-density gives the same numbers."""
+    x = TARGET.sample(300, torch.Generator().manual_seed(1))
+    auto = from_log_prob(TARGET.log_prob, 2)
+    a = kernel_stein_discrepancy(x, TARGET)
+    b = kernel_stein_discrepancy(x, auto)
+    assert a.u_statistic == pytest.approx(b.u_statistic, rel=1e-9, abs=1e-12)
+
+
+def test_exact_gaussian_ksd_is_zero_only_at_the_target() -> None:
+    assert gaussian_ksd_squared(TARGET, M, SIGMA) < 1e-12
+    assert gaussian_ksd_squared(TARGET, M + 0.1, SIGMA) > 1e-4
+    assert gaussian_ksd_squared(TARGET, M, 1.2 * SIGMA) > 1e-3
+
+
+@pytest.mark.statistical
+@pytest.mark.parametrize("shift, scale", [(0.1, 1.0), (0.0, 1.2)])
+def test_u_statistic_is_unbiased_for_the_exact_value(shift: float, scale: float) -> None:
+    """H0: E[U-statistic] = exact KSD² (quadrature-free 1-D integral). 20 replications of n = 500 draws
+    of N(m + shift, scale·Σ), seed 0; two-sided z-test on their mean at alpha = 0.001."""
+    q = Gaussian(M + shift, scale * SIGMA)
+    g = torch.Generator().manual_seed(0)
+    est = np.array([kernel_stein_discrepancy(q.sample(500, g), TARGET).u_statistic for _ in range(20)])
+    exact = gaussian_ksd_squared(TARGET, M + shift, scale * SIGMA)
+    z = (est.mean() - exact) / (est.std(ddof=1) / math.sqrt(est.size))
+    assert 2 * scipy.stats.norm.sf(abs(z)) >= 0.001, (est.mean(), exact)
+
+
+@pytest.mark.statistical
+def test_step_size_trace_shows_ulas_bias_growing_with_mu() -> None:
+    """The exact KSD of ULA's stationary law N(m, S_μ) rises strictly over μ ∈ {0.001, 0.01, 0.05, 0.15};
+    H0: each estimate (n = 2000, seed 0, common random numbers) equals the exact KSD² — two-sided z-tests
+    at 0.001/4 each (Bonferroni); estimates must also rise wherever the exact gap exceeds 4 standard errors."""
+    tr = ksd_step_size_trace(TARGET, STEPS, n=2000, seed=0)
+    assert all(b > a for a, b in zip(tr.ksd_exact, tr.ksd_exact[1:]))
+    for e, x, se in zip(tr.ksd2_estimate, tr.ksd2_exact, tr.ksd2_standard_error):
+        assert 2 * scipy.stats.norm.sf(abs(e - x) / se) >= 0.001 / 4, (e, x, se)
+    for i in range(len(STEPS) - 1):
+        gap = tr.ksd2_exact[i + 1] - tr.ksd2_exact[i]
+        if gap > 4 * max(tr.ksd2_standard_error[i], tr.ksd2_standard_error[i + 1]):
+            assert tr.ksd2_estimate[i + 1] > tr.ksd2_estimate[i]
+
+
+@pytest.mark.statistical
+def test_step_size_trace_on_real_ula_output() -> None:
+    """KSD of genbench ULA output (1000 chains from exact target draws, run for mixing_time(μ) steps, seed 0):
+    H0 (for each μ) the U-statistic is consistent with the exact KSD² of the law at that step (z-test at
+    0.001/2 each); the μ = 0.15 estimate exceeds the μ = 0.01 one."""
+    mus = (0.01, 0.15)
+    g = torch.Generator().manual_seed(0)
+    x0 = TARGET.sample(1000, g)
+
+    def ula_output(mu: float) -> torch.Tensor:
+        return sample_ula(TARGET, theory.mixing_time(TARGET, mu), mu, chains=1000, x0=x0, seed=1).final
+
+    tr = ksd_step_size_trace(TARGET, mus, n=1000, seed=0, samples_for=ula_output)
+    for mu, e, se in zip(mus, tr.ksd2_estimate, tr.ksd2_standard_error):
+        t_mix = theory.mixing_time(TARGET, mu)
+        # Law after t_mix steps from x0 ~ N(m, Σ): A^t Σ A^t + cov_t (exact, not quite stationary).
+        a_t = np.linalg.matrix_power(np.eye(2) - mu * TARGET.precision.numpy(), t_mix)
+        law = a_t @ SIGMA @ a_t + theory.ula_cov(TARGET, mu, t_mix)
+        exact = gaussian_ksd_squared(TARGET, M, law)
+        assert 2 * scipy.stats.norm.sf(abs(e - exact) / se) >= 0.001 / 2, (mu, e, exact, se)
+    assert tr.ksd2_estimate[1] > tr.ksd2_estimate[0]
+
+
+@pytest.mark.statistical
+def test_iid_check_accepts_exact_draws(record_check) -> None:  # type: ignore[no-untyped-def]
+    """H0: 1000 exact target draws (seed 0) come from the target; Rademacher wild bootstrap, 999 draws
+    (seed 0), alpha = 0.01. Must not reject."""
+    x = TARGET.sample(1000, torch.Generator().manual_seed(0))
+    res = record_check(check_ksd(x, TARGET, alpha=ALPHA, seed=0))
+    assert res.passed, res.message()
+
+
+@pytest.mark.statistical
+def test_iid_check_rejects_ulas_biased_stationary_law(record_check) -> None:  # type: ignore[no-untyped-def]
+    """H0: samples ~ target; the samples are 1000 draws (seed 0) of ULA's stationary law at μ = 0.15;
+    alpha = 0.01, bootstrap seed 0. Must reject."""
+    q = Gaussian(M, theory.stationary_cov(TARGET, 0.15))
+    x = q.sample(1000, torch.Generator().manual_seed(0))
+    res = record_check(check_ksd(x, TARGET, alpha=ALPHA, seed=0))
+    assert not res.passed, res.message()
+    with pytest.raises(CheckFailed):
+        assert_ksd(x, TARGET, alpha=ALPHA, seed=0)
+
+
+def _pilot_flip_prob(step_size: float) -> float:
+    """a = 1/(1 + τ̂), τ̂ the mean integrated autocorrelation time (Geyer ESS) of 8 independent pilot MALA
+    chains (seed 99), so the bootstrap's parameter does not depend on the chain under test."""
+    pilot = sample_mala(TARGET, 2000, step_size, chains=8, x0=TARGET.sample(8, torch.Generator().manual_seed(98)),
+                        seed=99, keep="trace")
+    taus = [pilot.trace.shape[0] / float(np.min(ess(pilot.trace[:, c, :].numpy()[None]))) for c in range(8)]
+    return 1.0 / (1.0 + float(np.mean(taus)))
+
+
+@pytest.mark.statistical
+def test_markov_bootstrap_on_one_correlated_chain() -> None:
+    """H0: one MALA chain (μ = 0.15, started at an exact draw, 1000 steps, seed 0) is a stationary chain of
+    the target — Markov wild bootstrap with a = 1/(1 + τ̂) from a pilot, alpha = 0.01, bootstrap seed 0:
+    must not reject. One ULA chain (μ = 0.15, same start, seed 0) has the biased law: must reject."""
+    a = _pilot_flip_prob(0.15)
+    x0 = TARGET.sample(1, torch.Generator().manual_seed(0))
+    mala = sample_mala(TARGET, 1000, 0.15, x0=x0, seed=0, keep="trace").trace[:, 0, :]
+    res = check_ksd(mala, TARGET, alpha=ALPHA, seed=0, bootstrap="markov", flip_prob=a)
+    assert res.passed, res.message()
+    ula = sample_ula(TARGET, 1000, 0.15, x0=x0, seed=0, keep="trace").trace[:, 0, :]
+    res = check_ksd(ula, TARGET, alpha=ALPHA, seed=0, bootstrap="markov", flip_prob=a)
+    assert not res.passed, res.message()
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: check_ksd(np.zeros((10, 3)), TARGET), "samples must have shape"),
+        (lambda: check_ksd(np.full((10, 2), np.inf), TARGET), "finite"),
+        (lambda: check_ksd(np.zeros((10, 2)), TARGET, bootstrap="markov"), "flip_prob is required"),
+        (lambda: check_ksd(np.zeros((10, 2)), TARGET, flip_prob=0.1), "flip_prob applies only"),
+        (lambda: check_ksd(np.zeros((10, 2)), TARGET, bootstrap="block"), "bootstrap must be one of"),
+        (lambda: check_ksd(np.zeros((10, 2)), TARGET, n_boot=5), "n_boot"),
+        (lambda: kernel_stein_discrepancy(np.zeros((10, 2)), TARGET, beta=-1.5), "beta must be in"),
+        (lambda: kernel_stein_discrepancy(np.zeros((10, 2)), TARGET, c=0.0), "c must be"),
+        (lambda: ksd_step_size_trace(TARGET, ()), "step_sizes"),
+    ],
+)
+def test_bad_input_names_the_parameter(call, match: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ParameterError, match=match):
+        call()
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+def test_false_alarm_rates_iid_and_markov() -> None:
+    """H0 rates at alpha = 0.05 (one-sided exact binomial test of rate > 0.05 at 0.001 each):
+    (i) Rademacher bootstrap on n = 500 exact draws, seeds 4000..4199;
+    (ii) Markov bootstrap (a from the pilot) on 200 independent MALA chains (μ = 0.15, 1000 steps, seed 4321).
+    Prints, with CP 95% intervals: both rates, the (inflated) Rademacher rate on the same correlated chains,
+    and the detection rate of a uniform law with Σ's moments (n = 1000, seeds 4000..4199)."""
+    a = 0.05
+    seeds = range(4000, 4200)
+    ns = len(seeds)
+    fa_iid = sum(
+        not check_ksd(TARGET.sample(500, torch.Generator().manual_seed(s)), TARGET, alpha=a, seed=s, n_boot=499).passed
+        for s in seeds
+    )
+    flip = _pilot_flip_prob(0.15)
+    x0 = TARGET.sample(ns, torch.Generator().manual_seed(4320))
+    chains = sample_mala(TARGET, 1000, 0.15, chains=ns, x0=x0, seed=4321, keep="trace").trace
+    fa_markov = sum(
+        not check_ksd(chains[:, c, :], TARGET, alpha=a, seed=c, n_boot=499, bootstrap="markov", flip_prob=flip).passed
+        for c in range(ns)
+    )
+    fa_naive = sum(not check_ksd(chains[:, c, :], TARGET, alpha=a, seed=c, n_boot=499).passed for c in range(ns))
+    chol = TARGET.chol
+    det_unif = 0
+    for s in seeds:
+        u = (torch.rand(1000, 2, generator=torch.Generator().manual_seed(s), dtype=torch.float64) * 2 - 1) * math.sqrt(3)
+        det_unif += not check_ksd(TARGET.mean + u @ chol.T, TARGET, alpha=a, seed=s, n_boot=499).passed
+    for label, k in (("iid", fa_iid), ("markov", fa_markov), ("rademacher_on_chain", fa_naive), ("uniform_detect", det_unif)):
+        ci = scipy.stats.binomtest(k, ns).proportion_ci(method="exact")
+        print(f"\nksd {label}: {k}/{ns} = {k / ns:.4f} CI95 [{ci.low:.4f}, {ci.high:.4f}] (alpha={a}, flip={flip:.4f})")
+    assert scipy.stats.binomtest(fa_iid, ns, a, alternative="greater").pvalue >= 0.001
+    assert scipy.stats.binomtest(fa_markov, ns, a, alternative="greater").pvalue >= 0.001
