@@ -188,3 +188,14 @@ def test_false_alarm_and_detection_rates() -> None:
     assert scipy.stats.binomtest(fa_mala, ns, a, alternative="greater").pvalue >= 0.001
     assert scipy.stats.binomtest(fa_ula, ns, a, alternative="greater").pvalue >= 0.001
     assert scipy.stats.binomtest(det, ns, 0.8, alternative="less").pvalue >= 0.001
+
+
+def test_underpowered_assertion_raises_instead_of_passing() -> None:
+    """assert_one_step(effect=δ) refuses n below conservation_required_samples(δ) before running anything."""
+    from genbench.testing.conservation import assert_ula_one_step
+
+    needed = conservation_required_samples(0.05, 2, alpha=ALPHA, power=0.9)
+    with pytest.raises(ParameterError, match=f"n >= {needed} is needed"):
+        assert_one_step(lambda x, e: x, TARGET, n=needed - 1, alpha=ALPHA, power=0.9, effect=0.05)
+    with pytest.raises(ParameterError, match=f"n >= {needed} is needed"):
+        assert_ula_one_step(ula_kernel(TARGET, 0.1), TARGET, 0.1, n=needed - 1, alpha=ALPHA, power=0.9, effect=0.05)

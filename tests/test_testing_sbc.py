@@ -132,3 +132,10 @@ def test_false_alarm_and_detection_rates() -> None:
         ci = scipy.stats.binomtest(k, ns).proportion_ci(method="exact")
         print(f"\nsbc {label}: {k}/{ns} = {k / ns:.4f} CI95 [{ci.low:.4f}, {ci.high:.4f}] (alpha={a}, S=500)")
     assert scipy.stats.binomtest(fa, ns, a, alternative="greater").pvalue >= 0.001
+
+
+def test_underpowered_assertion_raises_instead_of_passing() -> None:
+    """assert_sbc(effect=w) refuses replications below sbc_required_replications(w)."""
+    needed = sbc_required_replications(0.1, alpha=ALPHA, power=0.8)
+    with pytest.raises(ParameterError, match=f"replications >= {needed} is needed"):
+        assert_sbc(mala_posterior_sampler(MODEL, VAR), MODEL, replications=needed - 1, alpha=ALPHA, effect=0.1)

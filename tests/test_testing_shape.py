@@ -152,3 +152,10 @@ def test_false_alarm_rate_consistent_with_alpha() -> None:
     print(f"\nshape: false alarms {rej}/{len(seeds)} = {rej / len(seeds):.4f} CI95 [{ci.low:.4f}, {ci.high:.4f}] "
           f"at alpha={a}; mixture detection {det}/{len(seeds)}")
     assert bt.pvalue >= 0.001
+
+
+def test_underpowered_assertion_raises_instead_of_passing() -> None:
+    """assert_gaussian_shape(effect=ε, power=…) refuses an n below shape_required_samples(ε)."""
+    needed = shape_required_samples(0.05, alpha=ALPHA, power=0.9)
+    with pytest.raises(ParameterError, match=f"n >= {needed} is needed"):
+        assert_gaussian_shape(_law("gaussian", needed - 1, 0), MEAN, COV, alpha=ALPHA, power=0.9, effect=0.05)

@@ -231,8 +231,27 @@ def check_one_step(
     )
 
 
-def assert_one_step(kernel: Kernel, target: Gaussian, **kwargs: Any) -> CheckResult:
-    """Raise CheckFailed unless ``check_one_step`` (H0: invariance + movement) passes at its alpha."""
+def _require_chains(kwargs: dict[str, Any], effect: float | None, d: int) -> None:
+    if effect is None:
+        return
+    n = kwargs.get("n", 20_000)
+    alpha = kwargs.get("alpha", 0.01)
+    power = kwargs.get("power", 0.8)
+    needed = conservation_required_samples(effect, d, alpha=alpha, power=power)
+    if n < needed:
+        raise ParameterError(
+            f"n={n} chains is too small for the one-step check to detect a relative covariance inflation "
+            f"{effect:g} with power {power:g} at alpha={alpha:g}; n >= {needed} is needed"
+        )
+
+
+def assert_one_step(kernel: Kernel, target: Gaussian, *, effect: float | None = None, **kwargs: Any) -> CheckResult:
+    """Raise CheckFailed unless ``check_one_step`` (H0: invariance + movement) passes at its alpha.
+
+    With ``effect`` (relative covariance inflation), first raise ParameterError if ``n`` cannot detect
+    it with probability ``power``.
+    """
+    _require_chains(kwargs, effect, _gaussian_target(target).dim)
     return check_one_step(kernel, target, **kwargs).raise_if_rejected()
 
 
@@ -249,6 +268,12 @@ def check_ula_one_step(kernel: Kernel, target: Gaussian, step_size: float, **kwa
     return CheckResult(**{**result.__dict__, "name": "ula_one_step_law"})
 
 
-def assert_ula_one_step(kernel: Kernel, target: Gaussian, step_size: float, **kwargs: Any) -> CheckResult:
-    """Raise CheckFailed unless ``check_ula_one_step`` (H0: ULA's exact one-step law) passes."""
+def assert_ula_one_step(
+    kernel: Kernel, target: Gaussian, step_size: float, *, effect: float | None = None, **kwargs: Any
+) -> CheckResult:
+    """Raise CheckFailed unless ``check_ula_one_step`` (H0: ULA's exact one-step law) passes.
+
+    With ``effect`` (relative covariance inflation), first raise ParameterError if ``n`` is too small.
+    """
+    _require_chains(kwargs, effect, _gaussian_target(target).dim)
     return check_ula_one_step(kernel, target, step_size, **kwargs).raise_if_rejected()

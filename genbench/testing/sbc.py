@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.optimize
@@ -251,6 +252,22 @@ def check_sbc(
     )
 
 
-def assert_sbc(sampler: PosteriorSampler, model: ConjugateGaussianModel, **kwargs: object) -> CheckResult:
-    """Raise CheckFailed unless ``check_sbc`` (H0: uniform SBC ranks) passes at its alpha."""
-    return check_sbc(sampler, model, **kwargs).raise_if_rejected()  # type: ignore[arg-type]
+def assert_sbc(
+    sampler: PosteriorSampler, model: ConjugateGaussianModel, *, effect: float | None = None, **kwargs: Any
+) -> CheckResult:
+    """Raise CheckFailed unless ``check_sbc`` (H0: uniform SBC ranks) passes at its alpha.
+
+    With ``effect`` (Cohen's w), first raise ParameterError if ``replications`` cannot detect it with
+    probability ``power``.
+    """
+    if effect is not None:
+        s = kwargs.get("replications", 1000)
+        needed = sbc_required_replications(
+            effect, bins=kwargs.get("bins", 10), alpha=kwargs.get("alpha", 0.01), power=kwargs.get("power", 0.8)
+        )
+        if s < needed:
+            raise ParameterError(
+                f"replications={s} is too small for SBC to detect Cohen's w {effect:g} with power "
+                f"{kwargs.get('power', 0.8):g}; replications >= {needed} is needed"
+            )
+    return check_sbc(sampler, model, **kwargs).raise_if_rejected()

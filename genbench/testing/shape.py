@@ -188,8 +188,21 @@ def assert_gaussian_shape(
     projections: int = 16,
     seed: int = 0,
     power: float = 0.8,
+    effect: float | None = None,
 ) -> CheckResult:
-    """Raise CheckFailed unless samples pass ``check_gaussian_shape`` (H0: i.i.d. N(mean, cov)) at ``alpha``."""
+    """Raise CheckFailed unless samples pass ``check_gaussian_shape`` (H0: i.i.d. N(mean, cov)) at ``alpha``.
+
+    With ``effect`` (a KS distance), first raise ParameterError if n is too small to detect it with
+    probability ``power`` — an underpowered assertion never passes silently.
+    """
+    if effect is not None:
+        n = _validate_samples(samples).shape[0]
+        needed = shape_required_samples(effect, alpha=alpha, power=power, projections=projections)
+        if n < needed:
+            raise ParameterError(
+                f"samples: n={n} is too small for the shape check to detect a KS distance {effect:g} with power "
+                f"{power:g} at alpha={alpha:g}; n >= {needed} is needed"
+            )
     return check_gaussian_shape(
         samples, mean, cov, alpha=alpha, projections=projections, seed=seed, power=power
     ).raise_if_rejected()
