@@ -31,6 +31,43 @@ from genbench.testing.gaussian import (
 )
 from genbench.testing.power import CHECKS, EFFECT_UNITS, detectable_effect, required_samples
 
+# Beyond moments (issue 7): shape, one-step conservation, SBC, KSD, sequential.
+from genbench.testing.conservation import (
+    assert_one_step,
+    assert_ula_one_step,
+    check_one_step,
+    check_ula_one_step,
+    conservation_detectable_effect,
+    conservation_required_samples,
+    ula_one_step_inflation,
+    ula_one_step_law,
+)
+from genbench.testing.ksd import (
+    KSDEstimate,
+    KSDTrace,
+    assert_ksd,
+    check_ksd,
+    gaussian_ksd_squared,
+    kernel_stein_discrepancy,
+    ksd_step_size_trace,
+)
+from genbench.testing.sbc import (
+    ConjugateGaussianModel,
+    assert_sbc,
+    check_sbc,
+    mala_posterior_sampler,
+    sbc_detectable_effect,
+    sbc_required_replications,
+    ula_posterior_sampler,
+)
+from genbench.testing.sequential import SequentialResult, assert_sequential, sequential_check, sequential_thresholds
+from genbench.testing.shape import (
+    assert_gaussian_shape,
+    check_gaussian_shape,
+    shape_detectable_effect,
+    shape_required_samples,
+)
+
 __all__ = [
     "CheckResult",
     # gaussian.py
@@ -50,4 +87,39 @@ __all__ = [
     "EFFECT_UNITS",
     "detectable_effect",
     "required_samples",
+    # shape.py
+    "assert_gaussian_shape",
+    "check_gaussian_shape",
+    "shape_detectable_effect",
+    "shape_required_samples",
+    # conservation.py
+    "assert_one_step",
+    "assert_ula_one_step",
+    "check_one_step",
+    "check_ula_one_step",
+    "conservation_detectable_effect",
+    "conservation_required_samples",
+    "ula_one_step_inflation",
+    "ula_one_step_law",
+    # sbc.py
+    "ConjugateGaussianModel",
+    "assert_sbc",
+    "check_sbc",
+    "mala_posterior_sampler",
+    "sbc_detectable_effect",
+    "sbc_required_replications",
+    "ula_posterior_sampler",
+    # ksd.py
+    "KSDEstimate",
+    "KSDTrace",
+    "assert_ksd",
+    "check_ksd",
+    "gaussian_ksd_squared",
+    "kernel_stein_discrepancy",
+    "ksd_step_size_trace",
+    # sequential.py
+    "SequentialResult",
+    "assert_sequential",
+    "sequential_check",
+    "sequential_thresholds",
 ]
