@@ -457,6 +457,7 @@ def train_gan(
     steps_hist = torch.zeros(0, len(STATS))
     wall_before = 0.0
     segments: list[dict[str, Any]] = []
+    epoch_times: dict[int, list[float]] = {}  # epoch -> [seconds, it/s] of the segment that finished it
     if ckpt is not None:
         _check_resumable(ckpt, cfg, fingerprint, dev, ckpt_path)
         _load_state(gen, ckpt["generator"], ckpt_path, "generator")
@@ -469,6 +470,7 @@ def train_gan(
             steps_hist = ckpt["history"]["steps"].to(torch.float32)
             wall_before = float(ckpt["history"]["wall_time_s"])
             segments = list(ckpt["history"]["segments"])
+            epoch_times = {int(k): list(v) for k, v in ckpt["history"].get("epoch_times", {}).items()}
         except (KeyError, TypeError, RuntimeError, ValueError) as exc:
             raise CheckpointError(f"checkpoint {os.fspath(ckpt_path)!r} has damaged training state ({exc})") from exc
         if steps_hist.shape != (step, len(STATS)):
@@ -480,12 +482,11 @@ def train_gan(
     step_fn = make_step(gen, disc, opt_g, opt_d, mode=cfg.step_mode, batch_size=cfg.batch_size)
     show_bar = (not quiet and sys.stderr.isatty()) if progress is None else bool(progress)
     images, start_step = data.images, step
-    epoch_times: dict[int, list[float]] = {}
     run_start = time.perf_counter()
     loop_time = 0.0
     gen.train()
     disc.train()
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     while step < total:
         epoch = step // spe
@@ -527,7 +528,7 @@ def train_gan(
         _save_checkpoint(
             ckpt_path, gen, disc, opt_g, opt_d, step=step, epochs_completed=step // spe, cfg=cfg, noise=noise,
             data=data, fingerprint=fingerprint, steps_hist=steps_hist, wall=wall_before + loop_time,
-            segments=[*segments, segment],
+            segments=[*segments, segment], epoch_times=epoch_times,
         )
         if not quiet:
             rec = _epoch_records(steps_hist, spe, {})[epoch]
@@ -587,7 +588,7 @@ def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, fingerprint: str, d
 def _save_checkpoint(
     path: Path, gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, *,
     step: int, epochs_completed: int, cfg: TrainConfig, noise: torch.Generator, data: MnistData, fingerprint: str,
-    steps_hist: torch.Tensor, wall: float, segments: list[dict[str, Any]],
+    steps_hist: torch.Tensor, wall: float, segments: list[dict[str, Any]], epoch_times: dict[int, list[float]],
 ) -> None:
     state = {
         "format": CHECKPOINT_FORMAT,
@@ -602,7 +603,10 @@ def _save_checkpoint(
         "data_fingerprint_md5": fingerprint,
         # The shuffle needs no state (seeded per epoch); the noise generator's state is all there is.
         "rng": {"noise": noise.get_state(), "noise_device": str(noise.device)},
-        "history": {"steps": steps_hist.clone(), "wall_time_s": wall, "segments": segments},
+        "history": {
+            "steps": steps_hist.clone(), "wall_time_s": wall, "segments": segments,
+            "epoch_times": {str(k): [float(x) for x in v] for k, v in epoch_times.items()},
+        },
         "torch_version": str(torch.__version__),
     }
     with atomic_path(path) as tmp:
