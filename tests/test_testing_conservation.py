@@ -199,3 +199,24 @@ def test_underpowered_assertion_raises_instead_of_passing() -> None:
         assert_one_step(lambda x, e: x, TARGET, n=needed - 1, alpha=ALPHA, power=0.9, effect=0.05)
     with pytest.raises(ParameterError, match=f"n >= {needed} is needed"):
         assert_ula_one_step(ula_kernel(TARGET, 0.1), TARGET, 0.1, n=needed - 1, alpha=ALPHA, power=0.9, effect=0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.statistical
+def test_scale_component_power_matches_prediction() -> None:
+    """H0: the scale test's rejection rate (its p-value < alpha/4) on the always-accept mutant (μ = 0.05)
+    at n = conservation_required_samples(δ, power = 0.8) equals the predicted 0.8; alpha = 0.05,
+    seeds 6000..6199; two-sided exact binomial test at 0.001. Prints the rate with its CP 95% interval."""
+    a, seeds = 0.05, range(6000, 6200)
+    delta = ula_one_step_inflation(TARGET, 0.05)
+    n80 = conservation_required_samples(delta, 2, alpha=a, power=0.8)
+    hits = sum(
+        check_one_step(mutants.mala_always_accept(TARGET, 0.05), TARGET, n=n80, alpha=a, seed=s).details["p_values"][
+            "scale"
+        ]
+        < a / 4
+        for s in seeds
+    )
+    ci = scipy.stats.binomtest(hits, len(seeds)).proportion_ci(method="exact")
+    print(f"\nconservation scale-test power: {hits}/{len(seeds)} CI95 [{ci.low:.4f}, {ci.high:.4f}] vs predicted 0.8")
+    assert scipy.stats.binomtest(hits, len(seeds), 0.8).pvalue >= 0.001

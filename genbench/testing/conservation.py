@@ -22,8 +22,11 @@ expected law, under H0 z is i.i.d. N(0, I_d) and
 3. shape:     ``check_gaussian_shape`` (KS on χ²_d radii + random projections, its own Bonferroni);
 4. movement:  #moved ~ Binomial(n, q) with q ≥ ``min_move_fraction``; one-sided exact binomial p.
 
-The detectable effect reported is the exact power of the scale test: the relative inflation
-δ = E‖z‖²/d − 1 detected with probability ``power`` (under z ~ √(1+δ)·N(0, I), exact χ² power).
+The detectable effect reported comes from the power of the scale test alone (a lower bound for the
+Bonferroni family): the relative inflation δ = E‖z‖²/d − 1 detected with probability ``power``. It is
+exact for isotropic inflation z ~ √(1+δ)·N(0, I); for anisotropic inflation with eigenvalues cᵢ and the
+same mean trace (ULA's I + μ²P² in whitened form) the statistic has the same mean and a variance larger by
+2n·Σ(cᵢ − c̄)², a small correction at the n this check needs (e.g. 1% of the sd for μ = 0.05).
 """
 
 from __future__ import annotations
