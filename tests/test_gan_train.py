@@ -409,3 +409,12 @@ def test_cuda_training_run_and_resume(tmp_path: Path, train_data: MnistData, mod
     assert load_generator(res2.checkpoint, "cuda").net[0].weight.is_cuda
     with pytest.raises(CheckpointError, match="trained on cuda"):
         train_gan(_cfg(device="cpu", epochs=4), tmp_path / "r", resume=True, quiet=True, data=train_data)
+
+
+def test_progress_bar_shows_losses(tmp_path: Path, train_data: MnistData, capsys: pytest.CaptureFixture[str]) -> None:
+    train_gan(_cfg(epochs=1, subset=128), tmp_path / "bar", progress=True, data=train_data)
+    captured = capsys.readouterr()
+    assert "epoch 1/2" not in captured.err and "epoch 1/1" in captured.err and "d_loss=" in captured.err and "g_loss=" in captured.err
+    assert "epoch 1/1 step 2: D loss" in captured.out
+    train_gan(_cfg(epochs=1, subset=128), tmp_path / "quiet", quiet=True, data=train_data)
+    assert capsys.readouterr() == ("", "")
