@@ -119,6 +119,35 @@ def test_fused_and_generic_kernels_agree_for_many_chains(target: Gaussian) -> No
     assert a.sampler == "ula" and b.sampler.startswith("custom:")
 
 
+def test_fused_gemm_path_for_larger_dimension_equals_manual_loop() -> None:
+    # d > 4 takes the addmm branch of the fused stepper (the one CUDA always uses).
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(6, 6))
+    tgt = Gaussian(rng.normal(size=6), a @ a.T + np.eye(6))
+    mu = 0.3 * theory.stability_bound(tgt)
+    x0 = rng.normal(size=6)
+    run = sample_ula(tgt, 150, mu, chains=7, seed=4, keep="trace", x0=x0)
+    noise = _loop_noise(4, 150, d=6, chains=7)
+    x = torch.as_tensor(np.broadcast_to(x0, (7, 6)).copy())
+    for t in range(150):
+        x = ula_step(x, tgt.score(x), mu, noise[t])
+        np.testing.assert_allclose(run.trace[t].numpy(), x.numpy(), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_fused_rowwise_path_for_many_chains_equals_generic_kernel(target: Gaussian, dtype: str) -> None:
+    from genbench.langevin.ula import _FusedGaussianStepper
+
+    n = _FusedGaussianStepper.ROWWISE_MIN_CHAINS  # the CPU row-wise branch starts here
+    x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = sample_ula(target, 30, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=7)
+    b = sample_ula(target, 30, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=7,
+                   kernel=ula_kernel(target.to(dtype=dtype), 0.1))
+    tol = 1e-11 if dtype == "float64" else 2e-5
+    torch.testing.assert_close(a.trace, b.trace, rtol=0, atol=tol)
+    torch.testing.assert_close(a.final, b.final, rtol=0, atol=tol)
+
+
 def test_kernels_are_pure(target: Gaussian) -> None:
     x = torch.randn(4, 2, dtype=torch.float64)
     n = torch.randn(4, 2, dtype=torch.float64)
