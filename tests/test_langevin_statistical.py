@@ -27,6 +27,7 @@ from genbench.langevin.mala import sample_mala
 from genbench.langevin.ula import sample_ula, ula_kernel
 from genbench.targets import seed_target
 from genbench.testing import (
+    assert_matches_gaussian,
     assert_stationary,
     assert_ula_law,
     check_stationary,
@@ -137,8 +138,6 @@ def test_default_fused_sampler_matches_exact_law(record_check) -> None:  # type:
 def test_trajectory_means_match_exact_law(grid_run, steps: int) -> None:  # type: ignore[no-untyped-def]
     """H0: each chain's trajectory average (1/T)Σ x_t ~ its exact Gaussian law (μ = 0.01); alpha 0.01/2; seed GRID_SEED."""
     mean, cov = trajectory_mean_law(TARGET, 0.01, steps, x0=0.0)
-    from genbench.testing import assert_matches_gaussian
-
     assert_matches_gaussian(grid_run["traj_mean"][(steps, 0.01)], mean, cov, alpha=ALPHA / 2)
 
 
@@ -249,6 +248,8 @@ def test_exact_law_check_rejects_broken_sampler(name: str) -> None:
     run = sample_ula(TARGET, MUTANT_T, MUTANT_MU, chains=n, seed=31 + MUTANTS.index(name), kernel=kernel)
     res = check_ula_law(run.final, TARGET, MUTANT_MU, MUTANT_T, x0=0.0, alpha=ALPHA)
     assert not res.passed, f"{name}: not rejected with n={n} (predicted power {predicted:.3f}): {res.message()}"
+    # The planned component itself (covariance LRT at alpha/2) is what rejects.
+    assert res.details["cov"]["p_value"] < ALPHA / 2
 
 
 @pytest.mark.slow

@@ -148,9 +148,7 @@ def test_predicted_power_matches_simulated_rejection_rate(check: str, effect: fl
     direction's variance scaled by 1 + ε — exactly the effects power.py defines.
     """
     d, alpha, reps = 3, 0.01, 400
-    n = required_samples(check, abs(effect), alpha=alpha, power=0.7, d=d) if check != "cov" else None
-    if check == "cov":
-        n = required_samples("cov", effect, alpha=alpha, power=0.7, d=d)
+    n = required_samples(check, effect, alpha=alpha, power=0.7, d=d)
     predicted = power(check, effect, n, alpha=alpha, d=d)
     chol = np.linalg.cholesky(SIGMA3)
     u = np.random.default_rng(99).standard_normal(d)
