@@ -23,7 +23,9 @@ from genbench.gan.train import (
     CHECKPOINT_NAME,
     TrainConfig,
     build_models,
+    batch_stream,
     build_optimizers,
+    epoch_batches,
     epoch_permutation,
     generate,
     load_checkpoint,
@@ -128,6 +130,27 @@ def test_epoch_permutation_is_a_seeded_permutation() -> None:
     assert torch.equal(torch.sort(p).values, torch.arange(1000))
     assert torch.equal(p, epoch_permutation(5, 0, 1000))
     assert not torch.equal(p, epoch_permutation(5, 1, 1000)) and not torch.equal(p, epoch_permutation(6, 0, 1000))
+
+
+def test_epoch_batches_cover_the_data_once(train_data: MnistData) -> None:
+    imgs = train_data.images[:300]
+    batches = list(epoch_batches(imgs, 5, 0, 64))
+    assert [b.shape[0] for b in batches] == [64, 64, 64, 64, 44]
+    seen = torch.cat(batches).flatten(1)
+    assert torch.equal(torch.sort(seen.sum(1)).values, torch.sort(imgs.flatten(1).sum(1)).values)
+    assert all(torch.equal(a, b) for a, b in zip(batches[2:], epoch_batches(imgs, 5, 0, 64, start=2)))
+
+
+@pytest.mark.parametrize("pipeline", ["preloaded", "assignment"])
+def test_batch_stream_pipelines(train_data: MnistData, pipeline: str) -> None:
+    small = train_data.subset(100, seed=0)
+    stream = batch_stream(small, pipeline=pipeline, batch_size=64, seed=1)
+    shapes = [next(stream).shape[0] for _ in range(5)]
+    assert shapes == [64, 36, 64, 36, 64]  # endless, epoch after epoch, last batch smaller
+    b = next(stream)
+    assert b.dtype == torch.float32 and b.min() >= -1 and b.max() <= 1
+    with pytest.raises(ParameterError, match="pipeline"):
+        next(batch_stream(small, pipeline="pil"))
 
 
 # ---------------------------------------------------------------------------- runs and outputs

@@ -19,7 +19,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from genbench._io import atomic_path, output_dir, write_json
 from genbench._runtime import device_name, make_generator, resolve_device, synchronize
 from genbench._validate import choice, positive_float, positive_int, probability
 from genbench.errors import CheckpointError, DivergenceError, ParameterError
-from genbench.gan.data import MnistData, load_mnist
+from genbench.gan.data import MnistData, assignment_dataloader, load_mnist
 from genbench.gan.models import LATENT_DIM, Discriminator, Generator, sample_noise
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -289,6 +289,29 @@ def epoch_permutation(seed: int, epoch: int, n: int, device: str | torch.device 
     return torch.randperm(n, generator=gen).to(device)
 
 
+def epoch_batches(images: torch.Tensor, seed: int, epoch: int, batch_size: int, start: int = 0) -> Iterator[torch.Tensor]:
+    """The real batches of epoch ``epoch`` from preloaded ``images``, from batch index ``start`` on (last one smaller)."""
+    n = images.shape[0]
+    perm = epoch_permutation(seed, epoch, n, images.device)
+    for i in range(start, math.ceil(n / batch_size)):
+        yield images.index_select(0, perm[i * batch_size : (i + 1) * batch_size])
+
+
+def batch_stream(data: MnistData, *, pipeline: str = "preloaded", batch_size: int = 64, seed: int = 42) -> Iterator[torch.Tensor]:
+    """An endless stream of real batches on ``data``'s device, epoch after epoch: genbench's preloaded
+    tensors, or the assignment's DataLoader with per-item PIL transforms (the speed reference)."""
+    pipeline = choice("pipeline", pipeline, ("preloaded", "assignment"))
+    batch_size = positive_int("batch_size", batch_size)
+    epoch = 0
+    while True:
+        if pipeline == "preloaded":
+            yield from epoch_batches(data.images, seed, epoch, batch_size)
+        else:
+            for real, _ in assignment_dataloader(data, batch_size=batch_size, seed=_derived_seed(seed, 1, epoch)):
+                yield real.to(data.device)
+        epoch += 1
+
+
 def noise_generator(seed: int, device: torch.device) -> torch.Generator:
     """The training noise stream for ``seed`` on ``device`` (independent of the initial weights)."""
     return make_generator(_derived_seed(seed, 2), device)
@@ -492,14 +515,11 @@ def train_gan(
         epoch = step // spe
         pos = step - epoch * spe
         end = min(total, (epoch + 1) * spe)
-        perm = epoch_permutation(cfg.seed, epoch, n, dev)
         bar = tqdm(total=spe, initial=pos, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not show_bar, leave=False, file=sys.stderr)
         t0 = time.perf_counter()
         stats = []
-        for i in range(pos, end - epoch * spe):
-            idx = perm[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-            real = images.index_select(0, idx)
-            z = sample_noise(idx.shape[0], noise, dev)
+        for i, real in zip(range(pos, end - epoch * spe), epoch_batches(images, cfg.seed, epoch, cfg.batch_size, pos)):
+            z = sample_noise(real.shape[0], noise, dev)
             try:
                 stats.append(step_fn(real, z))
             except RuntimeError as exc:  # BCE refuses a NaN probability: D's output went non-finite
