@@ -31,7 +31,7 @@ import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +41,6 @@ from genbench._runtime import make_generator, resolve_device
 from genbench._validate import choice, positive_int
 from genbench.errors import DataError
 
-Split = Literal["train", "test"]
 SPLITS = ("train", "test")
 _PREFIX = {"train": "train", "test": "t10k"}
 _COUNT = {"train": 60_000, "test": 10_000}
