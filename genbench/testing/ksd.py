@@ -17,7 +17,10 @@ bootstrap (1/n) Σ_ij W_i W_j u_ij (Chwialkowski et al. 2016). For i.i.d. sample
 Rademacher; for one correlated chain W is the Markov-chain wild bootstrap: W_1 Rademacher and
 W_t = −W_{t−1} with probability a (``flip_prob``), else W_t = W_{t−1}, so corr(W_t, W_{t+k}) =
 (1−2a)^k. The Monte Carlo p-value (1 + #{B_b ≥ n V_n})/(1 + B) is exact-valid only asymptotically
-(wild bootstrap consistency); the false-alarm rate is measured by the ``slow`` tests.
+(wild bootstrap consistency); the false-alarm rate is measured by the ``slow`` tests. Measured on
+MALA chains of the seed target at α = 0.05: with effective sample size ≈ 145 (n = 1000, τ ≈ 7) the
+Markov bootstrap holds its level, but with ESS ≈ 30 (τ ≈ 34, unthinned) it rejected 13% of correct
+chains (the i.i.d. Rademacher bootstrap 45%): thin or lengthen the chain until its ESS is ≳ 100.
 """
 
 from __future__ import annotations
@@ -226,7 +229,8 @@ def check_ksd(
     H0: the rows of ``samples`` are draws from ``target`` — i.i.d. for ``bootstrap="rademacher"``,
     or one stationary, geometrically mixing chain (rows in time order) for ``bootstrap="markov"``
     with sign-flip probability ``flip_prob`` (required; W's lag-k autocorrelation is (1−2a)^k and its
-    integrated autocorrelation time (1−a)/a, so a ≈ 1/(1+τ) for a chain with autocorrelation time τ).
+    integrated autocorrelation time (1−a)/a, so a ≈ 1/(1+τ) for a chain with autocorrelation time τ;
+    asymptotic: thin until the chain's effective sample size is ≳ 100, see the module docstring).
     Level ``alpha`` (asymptotically exact); ``seed`` draws the ``n_boot`` bootstrap weight vectors.
     No closed-form power: ``detectable_effect`` is None.
     """
