@@ -165,6 +165,24 @@ def test_errors_fall_with_steps_for_mu_001(grid_run) -> None:  # type: ignore[no
     assert p < ALPHA, f"errors did not fall: mean {e3.mean():.4g} -> {e4.mean():.4g} (p={p:.3g})"
 
 
+@pytest.mark.slow
+def test_errors_keep_falling_to_1e5_steps_for_mu_001() -> None:
+    """μ = 0.01, CHAINS chains, 10⁵ steps, seed GRID_SEED + 2: trajectory averages at T = 1e4 and 1e5.
+
+    H0 "x̄_T ~ its exact law" holds at T = 1e5 (alpha 0.01/2), and H0 "squared errors at 1e5 are
+    distributed as at 1e4" is REJECTED in favour of smaller errors (one-sided Mann–Whitney, alpha 0.01).
+    """
+    mu = 0.01
+    rec = _Recorder(ula_kernel(TARGET, mu), CHAINS, TARGET.dim)
+    rec_steps = 100_000
+    sample_ula(TARGET, rec_steps, mu, chains=CHAINS, seed=GRID_SEED + 2, kernel=rec)
+    final_mean = (rec.total / rec_steps).numpy()
+    mean, cov = trajectory_mean_law(TARGET, mu, rec_steps, x0=0.0)
+    assert_matches_gaussian(final_mean, mean, cov, alpha=ALPHA / 2)
+    p = scipy.stats.mannwhitneyu(_mahalanobis_sq(final_mean), _mahalanobis_sq(rec.traj_means[10_000]), alternative="less").pvalue
+    assert p < ALPHA
+
+
 @pytest.mark.parametrize("steps", SNAPSHOTS)
 def test_mu_015_plateaus_at_predicted_stationary_bias(grid_run, steps: int) -> None:  # type: ignore[no-untyped-def]
     """μ = 0.15 converges to the biased S_μ, not Σ, and stays there (T = 1e3 and 1e4); seed GRID_SEED.
@@ -254,7 +272,7 @@ def test_exact_law_check_rejects_broken_sampler(name: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", MUTANTS)
-def test_rejection_rate_against_broken_sampler_is_as_predicted(name: str) -> None:
+def test_rejection_rate_against_broken_sampler_is_as_predicted(record_property, name: str) -> None:  # type: ignore[no-untyped-def]
     """H0: the rejection rate at the planned n is >= 0.99 (one-sided binomial, alpha 0.01); seeds 1000..1199."""
     n, _ = _planned_chains(name)
     kernel_factory = kernel_mutant(name).make
@@ -264,11 +282,12 @@ def test_rejection_rate_against_broken_sampler_is_as_predicted(name: str) -> Non
         run = sample_ula(TARGET, MUTANT_T, MUTANT_MU, chains=n, seed=seed, kernel=kernel_factory(TARGET, MUTANT_MU))
         rejected += not check_ula_law(run.final, TARGET, MUTANT_MU, MUTANT_T, x0=0.0, alpha=ALPHA).passed
     p = scipy.stats.binomtest(rejected, len(seeds), 0.99, alternative="less").pvalue
+    record_property("rejections", f"{rejected}/{len(seeds)} at n={n}")
     assert p >= ALPHA, f"{name}: {rejected}/{len(seeds)} rejections at n={n}"
 
 
 @pytest.mark.slow
-def test_ula_law_false_alarm_rate_over_many_seeds() -> None:
+def test_ula_law_false_alarm_rate_over_many_seeds(record_property) -> None:  # type: ignore[no-untyped-def]
     """H0: on the correct sampler, the exact-law check's false-alarm rate is <= 0.01 (one-sided binomial, alpha 0.01).
 
     250 seeds (5000..5249), μ = 0.01, T = 1000, 500 chains each, check at alpha 0.01.
@@ -279,6 +298,7 @@ def test_ula_law_false_alarm_rate_over_many_seeds() -> None:
         for s in seeds
     )
     p = scipy.stats.binomtest(false_alarms, len(seeds), ALPHA, alternative="greater").pvalue
+    record_property("false_alarms", f"{false_alarms}/{len(seeds)}")
     assert p >= ALPHA, f"{false_alarms}/{len(seeds)} false alarms"
 
 

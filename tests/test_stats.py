@@ -176,7 +176,7 @@ def test_multichain_ess_of_ar1_matches_theory() -> None:
 
 @pytest.mark.statistical
 @pytest.mark.slow
-def test_ess_band_false_alarm_rate_over_many_seeds() -> None:
+def test_ess_band_false_alarm_rate_over_many_seeds(record_property) -> None:  # type: ignore[no-untyped-def]
     """H0: with per-seed level 0.01 (z = 2.576), the Sokal band's miss rate over 300 seeds is <= 0.01.
 
     One-sided exact binomial test at alpha 0.01; seeds 1000..1299; ρ = 0.9, n = 20 000.
@@ -190,6 +190,7 @@ def test_ess_band_false_alarm_rate_over_many_seeds() -> None:
         err, bound = _sokal_band(est, window, truth, n, z)
         misses += err > bound
     p = scipy.stats.binomtest(misses, len(seeds), 0.01, alternative="greater").pvalue
+    record_property("misses", f"{misses}/{len(seeds)}")
     assert p >= 0.01, f"{misses}/{len(seeds)} seeds outside the band (p={p:.3g})"
 
 

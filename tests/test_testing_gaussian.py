@@ -81,7 +81,7 @@ def test_pvalues_uniform_under_null(name: str) -> None:
 @pytest.mark.statistical
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(CHECKS))
-def test_false_alarm_rate_consistent_with_alpha(name: str) -> None:
+def test_false_alarm_rate_consistent_with_alpha(record_property, name: str) -> None:  # type: ignore[no-untyped-def]
     """H0: false-alarm rate at alpha = 0.01 is <= 0.01 (the check is valid); one-sided exact binomial test at 0.01.
 
     2000 seeds (10 000..11 999) of exact Gaussian draws; the 99% Clopper–Pearson interval of the
@@ -95,6 +95,7 @@ def test_false_alarm_rate_consistent_with_alpha(name: str) -> None:
     rejected = sum(not fn(_draws(seed, n, mean, cov)).passed for seed in seeds)
     p = scipy.stats.binomtest(rejected, len(seeds), 0.01, alternative="greater").pvalue
     lo, hi = _clopper_pearson(rejected, len(seeds))
+    record_property("false_alarms", f"{rejected}/{len(seeds)} (99% CP [{lo:.4f}, {hi:.4f}])")
     assert p >= 0.01, f"{name}: {rejected}/{len(seeds)} false alarms, 99% CI [{lo:.4f}, {hi:.4f}] vs alpha 0.01"
 
 
