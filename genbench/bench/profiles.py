@@ -57,7 +57,7 @@ PROFILES: dict[str, Profile] = {
         grid_rounds=3,
         gan_steps=10,
         gan_compile_steps=200,
-        quality_images=1_000,
+        quality_images=500,
     ),
     "full": Profile(
         name="full",
@@ -73,7 +73,7 @@ PROFILES: dict[str, Profile] = {
         grid_rounds=7,
         gan_steps=50,
         gan_compile_steps=1_000,
-        quality_images=10_000,
+        quality_images=2_000,  # evaluate_generator default; needs 2n held-out test digits
     ),
 }
 

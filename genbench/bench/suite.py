@@ -91,7 +91,11 @@ def run_suite(
         raise ParameterError(f"json={os.fspath(target)!r} is a folder; give a file path")
     with atomic_path(target) as tmp:
         cmd = pytest_command(tmp, profile=profile, device=device, keyword=keyword, suite=suite_path, quiet=quiet, threads=threads)
-        status = subprocess.run(cmd, cwd=suite_path.parent, check=False).returncode
+        env = dict(os.environ)
+        if threads:
+            # BLAS/OpenMP pools size themselves at import: set them before the interpreter starts.
+            env.update({k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+        status = subprocess.run(cmd, cwd=suite_path.parent, env=env, check=False).returncode
         if status == 5:
             raise DataError(f"no benchmark was selected (pytest collected nothing; keyword={keyword!r})")
         if status not in (0, 1) or tmp.stat().st_size == 0:
