@@ -59,8 +59,6 @@ def test_ula_batched(run: Any, device: torch.device, profile: Profile, chains: i
 def test_mala_batched(run: Any, device: torch.device, profile: Profile) -> None:
     """sample_mala (ULA proposal + Metropolis-Hastings correction) on many chains."""
     chains, steps = profile.mala_chains, profile.mala_steps
-    if device.type == "cuda":
-        chains *= 10
     target = seed_target(device=device)
     work = Workload(
         "langevin.mala",
