@@ -216,8 +216,9 @@ def test_required_samples_is_the_smallest_n(check: str, effect: float) -> None:
 def test_cov_planning_is_consistent() -> None:
     n = required_samples("cov", 0.3, alpha=0.01, power=0.9, d=2)
     assert power("cov", 0.3, n, alpha=0.01, d=2) >= 0.9
-    # Monte Carlo power: the search stops at a relative bracket of 1/256, so n is minimal to ~0.4%.
-    assert power("cov", 0.3, int(n * 0.99), alpha=0.01, d=2) < 0.9
+    # The Monte Carlo power (standard error ~0.003 at 0.9) is not monotone at the 1% scale of n, so n
+    # is minimal only up to that noise (~1-2% of n); 10% fewer samples lose ~0.03 power (~9 SE).
+    assert power("cov", 0.3, int(n * 0.9), alpha=0.01, d=2) < 0.9
     eps = detectable_effect("cov", n, alpha=0.01, power=0.9, d=2)
     assert 0.27 < eps <= 0.3 * (1 + 1e-3)
 
