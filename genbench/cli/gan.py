@@ -84,3 +84,6 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
     """Add `genbench gan evaluate` (the quality checks); its parser is defined by the quality module's owner."""
     # Hook point: `genbench gan evaluate --checkpoint PATH [--data ...] --out DIR` is added here,
     # with set_defaults(func=run_evaluate), by the engineer who writes genbench/gan/quality.py.
+    from genbench.cli.gan_evaluate import register_evaluate as _register_evaluate
+
+    _register_evaluate(gan_subparsers)
