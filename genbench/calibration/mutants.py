@@ -353,7 +353,8 @@ def blurred(
     from torchvision.transforms.functional import gaussian_blur
 
     x = real_images(images, labels, n, generator=generator)
-    return gaussian_blur(x, kernel_size=[5, 5], sigma=[sigma, sigma])
+    # Clamped: the normalised kernel can round a flat −1 background to −1 − 1e−7.
+    return gaussian_blur(x, kernel_size=[5, 5], sigma=[sigma, sigma]).clamp(-1.0, 1.0)
 
 
 def missing_digit(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from concurrent.futures import ProcessPoolExecutor
 
 from genbench._io import output_dir
 from genbench._validate import positive_int
-from genbench.calibration.study import PROFILES, format_table, run_study, write_study
+from genbench.calibration.study import PROFILES, format_table, pool_map, run_study, write_study
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="output folder for calibration.json (default reports/calibration)")
     p.add_argument("--check", action="append", default=None, metavar="NAME",
                    help="run only this check (repeatable; default all)")
+    p.add_argument("--data", default=None, metavar="PATH",
+                   help="real MNIST test split for the GAN checks (a torchvision root or IDX folder); default: "
+                        "search $GENBENCH_DATA, ./data, ~/.cache/genbench, and skip the GAN checks if absent")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="processes to spread trials over (results identical to a serial run; default 1)")
     p.set_defaults(func=run)
@@ -44,14 +46,12 @@ def run(args: argparse.Namespace) -> int:
     positive_int("seed", args.seed, minimum=0)
     workers = positive_int("workers", args.workers)
     folder = output_dir(args.out, "out")  # fail before hours of work, not after
+    kwargs = {"seeds": args.seeds, "seed": args.seed, "checks_": args.check, "data": args.data}
     if workers == 1:
-        study = run_study(args.profile, seeds=args.seeds, seed=args.seed, checks_=args.check)
+        study = run_study(args.profile, **kwargs)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            study = run_study(
-                args.profile, seeds=args.seeds, seed=args.seed, checks_=args.check,
-                map_fn=lambda fn, tasks: pool.map(fn, tasks, chunksize=8),
-            )
+        with pool_map(workers) as map_fn:
+            study = run_study(args.profile, map_fn=map_fn, **kwargs)
     path = write_study(study, folder)
     print(format_table(study))
     print(f"\nwrote {path}")
