@@ -140,8 +140,8 @@ def test_fused_rowwise_path_for_many_chains_equals_generic_kernel(target: Gaussi
 
     n = _FusedGaussianStepper.ROWWISE_MIN_CHAINS  # the CPU row-wise branch starts here
     x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    a = sample_ula(target, 30, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=7)
-    b = sample_ula(target, 30, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=7,
+    a = sample_ula(target, 12, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=5)
+    b = sample_ula(target, 12, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=5,
                    kernel=ula_kernel(target.to(dtype=dtype), 0.1))
     tol = 1e-11 if dtype == "float64" else 2e-5
     torch.testing.assert_close(a.trace, b.trace, rtol=0, atol=tol)
