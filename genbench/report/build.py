@@ -129,6 +129,7 @@ def build_report(config: ReportConfig, *, stages: Sequence[Stage] | None = None,
     created = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     run_id = new_run_id(config.out, config.profile, config.seed)
     env = environment(config.device)
+    load_start = _load_average()
     results: list[SectionResult] = []
     with staged_run(config.out, run_id) as tmp:
         work = tmp / "artifacts"
@@ -136,16 +137,19 @@ def build_report(config: ReportConfig, *, stages: Sequence[Stage] | None = None,
         try:
             for i, stage in enumerate(stages, 1):
                 bar.set_postfix_str(stage.title)
-                s0 = time.perf_counter()
+                s0, c0 = time.perf_counter(), _cpu_seconds()
                 sw = work / stage.id
                 sw.mkdir(parents=True, exist_ok=True)
                 res = _run_stage(stage, config, sw)
                 elapsed = round(time.perf_counter() - s0, 2)
+                cpu = round(_cpu_seconds() - c0, 1)
                 res.section["elapsed_s"] = elapsed
+                res.section["cpu_s"] = cpu
                 results.append(res)
                 status = res.section["status"]
                 why = f" ({res.section['reason']})" if res.section.get("reason") else ""
-                tqdm.write(f"[{i}/{len(stages)}] {stage.title:<20} {status:<8} {elapsed:8.1f} s{why}", file=stream)
+                tqdm.write(f"[{i}/{len(stages)}] {stage.title:<20} {status:<8} {elapsed:8.1f} s  (cpu {cpu:.1f} s){why}",
+                           file=stream)
                 bar.update(1)
         finally:
             bar.close()
@@ -159,6 +163,9 @@ def build_report(config: ReportConfig, *, stages: Sequence[Stage] | None = None,
             "seed": config.seed,
             "data_source": _data_source(results, config),
             "wall_time_s": round(time.perf_counter() - t0, 1),
+            "cpu_time_s": round(sum(r.section.get("cpu_s") or 0 for r in results), 1),
+            "load_average_1min": f"{load_start} at start, {_load_average()} at end"
+                                 f" ({os.cpu_count()} cores; above that, other work shared the CPU)",
         })
         report = {
             "schema": "genbench.report/1",
@@ -177,6 +184,21 @@ def build_report(config: ReportConfig, *, stages: Sequence[Stage] | None = None,
     print(f"report: {run_dir / 'index.html'}  verdict {report['verdict']}  "
           f"({env['wall_time_s']} s)", file=stream)
     return run_dir, report
+
+
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children: wall time without contention."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "unknown"
 
 
 def _data_source(results: list[SectionResult], config: ReportConfig) -> str:

@@ -207,9 +207,10 @@ def render_html(report: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
     ]
     stage_rows = "".join(
         f"<tr><td><a href=\"#{esc(s['id'])}\">{esc(s['title'])}</a></td><td>{_status_badge(s['status'])}</td>"
-        + _td(s.get("elapsed_s")) + f"<td>{esc(s.get('reason') or '')}</td></tr>" for s in sections)
-    parts.append('<table data-table="stages"><thead><tr><th>Stage</th><th>Status</th><th>Time [s]</th>'
-                 f"<th>Reason</th></tr></thead><tbody>{stage_rows}</tbody></table>")
+        + _td(s.get("elapsed_s")) + _td(s.get("cpu_s")) + f"<td>{esc(s.get('reason') or '')}</td></tr>"
+        for s in sections)
+    parts.append('<table data-table="stages"><thead><tr><th>Stage</th><th>Status</th><th>Wall time [s]</th>'
+                 f"<th>CPU time [s]</th><th>Reason</th></tr></thead><tbody>{stage_rows}</tbody></table>")
     parts.append(_checks_table(all_checks, with_section=True) if all_checks else "<p>No checks ran.</p>")
     parts.append("</section>")
     env_rows = "".join(f"<tr><th>{esc(k)}</th>{_td(v)}</tr>" for k, v in env.items())
