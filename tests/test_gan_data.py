@@ -234,3 +234,34 @@ def test_transform_is_the_seeds() -> None:
     t = assignment_transform()
     assert [type(x).__name__ for x in t.transforms] == ["ToTensor", "Normalize"]
     assert t.transforms[1].mean == (0.5,) and t.transforms[1].std == (0.5,)
+
+
+def test_auto_download_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mnist_test_root: Path) -> None:
+    """With a network, auto asks torchvision to download into GENBENCH_DATA, then verifies what arrived."""
+    import torchvision.datasets
+
+    root = tmp_path / "dl"
+    monkeypatch.setenv("GENBENCH_DATA", str(root))
+    monkeypatch.setattr(gdata, "network_available", lambda timeout=2.0: True)
+    calls = []
+
+    class FakeMNIST:  # stands in for the network: "downloads" the real test files
+        def __init__(self, r: str, train: bool, download: bool) -> None:
+            calls.append((r, train, download))
+            raw = Path(r) / "MNIST" / "raw"
+            raw.mkdir(parents=True)
+            for name in T10K:
+                shutil.copy(mnist_test_root / "MNIST" / "raw" / f"{name}.gz", raw)
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
+    d = load_mnist("auto", split="test")
+    assert calls == [(str(root), False, True)] and len(d) == 10_000 and "downloaded by torchvision" in d.source
+
+    class Offline:
+        def __init__(self, *a: object, **k: object) -> None:
+            raise RuntimeError("Error downloading t10k-images-idx3-ubyte.gz:\nTried https://...")
+
+    monkeypatch.setenv("GENBENCH_DATA", str(tmp_path / "dl2"))
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    with pytest.raises(DataError, match="downloading MNIST into .*dl2 failed: Error downloading t10k-images"):
+        load_mnist("auto", split="test")
