@@ -118,6 +118,18 @@ def test_train_step_is_the_seeds_step(train_data: MnistData) -> None:
     assert not stats.requires_grad and stats.shape == (4,)
 
 
+def test_optimizers_and_step_modes() -> None:
+    g, d = build_models(0)
+    og, od = build_optimizers(g, d)
+    assert og.param_groups[0]["fused"] and og.param_groups[0]["lr"] == 2e-4 and od.param_groups[0]["betas"] == (0.5, 0.999)
+    og2, _ = build_optimizers(g, d, capturable=True)
+    assert og2.param_groups[0]["capturable"] and not og2.param_groups[0]["fused"]
+    with pytest.raises(ParameterError, match="needs the models on a CUDA device"):
+        make_step(g, d, og2, od, mode="cuda_graph")
+    with pytest.raises(ParameterError, match="mode must be one of"):
+        make_step(g, d, og, od, mode="graph")
+
+
 def test_build_models_is_seeded_and_leaves_global_rng_alone() -> None:
     state = torch.get_rng_state()
     a, b, c = build_models(1), build_models(1), build_models(2)
