@@ -147,12 +147,12 @@ def test_report_json_numbers_equal_the_page(built: tuple[Path, dict]) -> None:
         for t in sec["tables"]:
             shown = page.tables[t["id"]][0]
             assert [[c.strip() for c in r] for r in shown] == [[fmt(c) for c in r] for r in t["rows"]], t["id"]
-    summary = page.tables["checks"][0]
+    summary = [row for t in page.tables["summary-checks"] for row in t]
     checks = [c for s in report["sections"] for c in s["checks"]]
     assert len(summary) == len(checks)
     for row, c in zip(summary, checks):
-        assert row[1] == c["name"]
-        assert row[3:7] == [fmt(c["statistic"]), fmt(c["p_value"]), fmt(c["ci"]), fmt(c["alpha"])]
+        assert row[0] == c["name"]
+        assert row[2:6] == [fmt(c["statistic"]), fmt(c["p_value"]), fmt(c["ci"]), fmt(c["alpha"])]
     env = dict(page.tables["environment"][0][i] for i in range(len(page.tables["environment"][0])))
     for k, v in report["environment"].items():
         assert env[k] == fmt(v)

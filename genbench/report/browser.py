@@ -146,19 +146,24 @@ def check_page(html_path: str | os.PathLike[str], *, chromium: str | None = None
     url = Path(html_path).resolve().as_uri()
     to_child_r, to_child_w = os.pipe()
     from_child_r, from_child_w = os.pipe()
+    # Copies above 10, so that placing them on 3 and 4 in the child never overwrites the other end.
+    child_in = fcntl.fcntl(to_child_r, fcntl.F_DUPFD_CLOEXEC, 10)
+    child_out = fcntl.fcntl(from_child_w, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(to_child_r)
+    os.close(from_child_w)
 
     def _fds() -> None:  # in the child: the protocol expects its pipe on fds 3 (in) and 4 (out)
-        a = fcntl.fcntl(to_child_r, fcntl.F_DUPFD, 10)
-        b = fcntl.fcntl(from_child_w, fcntl.F_DUPFD, 10)
-        os.dup2(a, 3)
-        os.dup2(b, 4)
+        os.dup2(child_in, 3)  # dup2 leaves 3 and 4 inheritable; every other fd is close-on-exec (PEP 446)
+        os.dup2(child_out, 4)
 
     with tempfile.TemporaryDirectory(prefix="genbench-chromium-") as profile:
         cmd = [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"]
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, preexec_fn=_fds, pass_fds=(3, 4))
-        os.close(to_child_r)
-        os.close(from_child_w)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL, preexec_fn=_fds, close_fds=False)
+        finally:
+            os.close(child_in)
+            os.close(child_out)
         try:
             cdp = _Pipe(proc, to_child_w, from_child_r)
             target = cdp.send("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]

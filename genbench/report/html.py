@@ -16,6 +16,7 @@ from genbench.report.model import STATUS_FAILED, STATUS_NOT_RUN, STATUS_OK, fmt
 __all__ = ["esc", "render_html", "render_index", "overall_verdict"]
 
 VERDICT_PASS, VERDICT_FAIL, VERDICT_INCOMPLETE = "PASS", "FAIL", "INCOMPLETE"
+SUMMARY_OPEN_MAX = 15  # sections with more checks than this start folded in the summary (unless one fails)
 
 _CSS = """
 :root { --ok:#1a7f37; --bad:#c62828; --na:#8a6d00; --muted:#555; --line:#d0d7de; --bg:#f6f8fa; }
@@ -53,6 +54,8 @@ figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; max-width: 1
 pre { background: var(--bg); border: 1px solid var(--line); padding: 8px; overflow-x: auto; font-size: 12px;
       white-space: pre-wrap; word-break: break-word; max-height: 320px; }
 details summary { cursor: pointer; }
+#summary details { margin: 6px 0; }
+#summary summary { padding: 4px 0; }
 """
 
 
@@ -117,10 +120,10 @@ def _img(fid: str, png: bytes | None, alt: str, pixel: bool = False) -> str:
     return f'<img{cls} id="fig-{esc(fid)}" alt="{esc(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _checks_table(checks: list[Mapping[str, Any]], with_section: bool = False) -> str:
+def _checks_table(checks: list[Mapping[str, Any]], with_section: bool = False, table_id: str = "checks") -> str:
     cols = (["Section"] if with_section else []) + ["Check", "Verdict", "Statistic", "p-value", "95% CI", "α",
                                                    "Null hypothesis / detail"]
-    out = ['<table data-table="checks"><thead><tr>' + "".join(f"<th>{esc(c)}</th>" for c in cols)
+    out = [f'<table data-table="{esc(table_id)}"><thead><tr>' + "".join(f"<th>{esc(c)}</th>" for c in cols)
            + "</tr></thead><tbody>"]
     for c in checks:
         cls = ' class="fail"' if c.get("passed") is False else ""
@@ -211,7 +214,21 @@ def render_html(report: Mapping[str, Any], figures: Mapping[str, bytes]) -> str:
         for s in sections)
     parts.append('<table data-table="stages"><thead><tr><th>Stage</th><th>Status</th><th>Wall time [s]</th>'
                  f"<th>CPU time [s]</th><th>Reason</th></tr></thead><tbody>{stage_rows}</tbody></table>")
-    parts.append(_checks_table(all_checks, with_section=True) if all_checks else "<p>No checks ran.</p>")
+    if not all_checks:
+        parts.append("<p>No checks ran.</p>")
+    for s in sections:
+        cs = s.get("checks", [])
+        if not cs:
+            continue
+        npass = sum(c.get("passed") is True for c in cs)
+        nfail = sum(c.get("passed") is False for c in cs)
+        ninfo = len(cs) - npass - nfail
+        # Every check is listed; a long all-green list (the test suite's) starts folded.
+        opened = " open" if nfail or len(cs) <= SUMMARY_OPEN_MAX else ""
+        badge = _badge(False) if nfail else _badge(True) if npass else _badge(None)
+        parts.append(f"<details{opened}><summary><b>{esc(s['title'])}</b> {badge} {npass} passed, {nfail} failed"
+                     + (f", {ninfo} informational" if ninfo else "") + "</summary>"
+                     + _checks_table(cs, table_id="summary-checks") + "</details>")
     parts.append("</section>")
     env_rows = "".join(f"<tr><th>{esc(k)}</th>{_td(v)}</tr>" for k, v in env.items())
     parts.append(f'<section id="environment"><h2>Environment</h2><table data-table="environment">'
