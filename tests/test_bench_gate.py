@@ -366,3 +366,19 @@ def test_ratio_gate_false_fail_rate_at_the_boundary() -> None:
         gate = RatioGate("g", "n@cpu", "d@cpu", 2.0)
         fails += est.high < gate.minimum
     assert fails / 400 <= 0.05
+
+
+def test_long_runs_use_order_statistics_and_stay_fast(tmp_path: Path) -> None:
+    # pytest-benchmark's auto-calibrated micro-benchmarks keep tens of thousands of rounds.
+    benches = [
+        syn.bench("a", "cpu", 1.0, syn.times(1e-6, 20_000, sigma=0.05, seed=1), unit="calls/s"),
+        syn.bench("b", "cpu", 1.0, syn.times(2e-6, 30_000, sigma=0.05, seed=2), unit="calls/s"),
+    ]
+    run = load_run(syn.write(tmp_path / "cur.json", benches))
+    num, den = run.find("a", "cpu"), run.find("b", "cpu")
+    assert num is not None and den is not None
+    est = ratio_of_medians(num, den)
+    assert est.method.startswith("order statistics")
+    assert est.low < 2.0 < est.high and est.high / est.low < 1.01
+    rows = compare_to_baseline(run, run).rows
+    assert {r.verdict for r in rows} == {PASS}
