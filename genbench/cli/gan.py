@@ -58,11 +58,17 @@ def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="start again even if OUT/checkpoint.pt exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
+    p.add_argument("--distributed", action="store_true",
+                   help="under torchrun: DistributedDataParallel over the ranks (--batch-size is per rank); rank 0 writes the outputs")
     p.set_defaults(func=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     """Run `genbench gan train`."""
+    if getattr(args, "distributed", False):
+        from genbench.cli.distributed import run_gan_train
+
+        return run_gan_train(args)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
         data=args.data, max_steps=args.max_steps, subset=args.subset, step_mode=args.step_mode,

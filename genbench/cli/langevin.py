@@ -35,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--thin", type=int, default=1, help="keep every K-th iterate of one chain (default 1)")
     p.add_argument("--dtype", default="float64", help="float32 or float64 (default float64)")
     p.add_argument("--out", metavar="DIR", help="output folder for summary.json (required)")
+    p.add_argument("--distributed", action="store_true",
+                   help="under torchrun: split the chains across ranks, merge the moments, rank 0 writes summary.json")
+    p.add_argument("--block-size", type=int, default=None, dest="block_size", metavar="B",
+                   help="with --distributed: chains per seeded block (default 65536; the result depends on it, not on the ranks)")
     p.set_defaults(func=run, langevin_command=None)
     sub = p.add_subparsers(dest="langevin_command", metavar="{grid}", parser_class=OneLineParser)
     g = sub.add_parser(
@@ -52,6 +56,10 @@ def run(args: argparse.Namespace) -> int:
     """Run one Langevin configuration and write OUT/summary.json."""
     from genbench.langevin.experiments import run_chain, summarize_run
 
+    if getattr(args, "distributed", False):
+        from genbench.cli.distributed import run_langevin
+
+        return run_langevin(args)
     missing = [flag for flag, v in (("--steps", args.steps), ("--step-size", args.step_size), ("--out", args.out)) if v is None]
     if missing:
         raise ParameterError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
