@@ -106,11 +106,11 @@ def main(rank: int, world: int, port: int, tmp: str) -> None:
         import dataclasses
         import datetime
 
-        short = torch.distributed.new_group(ranks=list(range(world)), timeout=datetime.timedelta(seconds=3))
+        short = torch.distributed.new_group(ranks=list(range(world)), timeout=datetime.timedelta(seconds=2))
         if rank == 0:
             try:
-                run_on_ranks(dataclasses.replace(ctx, timeout_s=3), lambda: torch.distributed.barrier(group=short))
+                run_on_ranks(dataclasses.replace(ctx, timeout_s=2), lambda: torch.distributed.barrier(group=short))
             except DistributedError as exc:
                 (out / "timeout_rank0.txt").write_text(str(exc))
         else:
-            time.sleep(6)  # alive but absent: rank 0 times out rather than losing its peer
+            time.sleep(3.5)  # alive but absent: rank 0 times out rather than losing its peer
