@@ -40,7 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON here (default: a temporary file)")
     p.add_argument("--device", choices=DEVICES, default="all", help="run only CPU or CUDA variants (default all)")
     p.add_argument(
-        "--threads", type=int, default=0, metavar="N", help="torch CPU threads in the suite (default 0: one per core)"
+        "--threads",
+        type=int,
+        default=os.environ.get("GENBENCH_BENCH_THREADS", "0"),  # argparse applies type=int to it
+        metavar="N",
+        help="CPU threads for torch and BLAS in the suite (default $GENBENCH_BENCH_THREADS or 0: one per core); "
+        "1 on a shared, oversubscribed runner",
     )
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression selecting benchmarks")
     p.add_argument("--suite", metavar="DIR", help="benchmark folder (default: the checkout's benchmarks/)")
