@@ -187,16 +187,18 @@ def _geyer(ary: np.ndarray) -> tuple[float, int]:
     var_plus = mean_var * (n_draw - 1.0) / n_draw
     if n_chain > 1:
         var_plus += np.var(chain_mean, ddof=1)
+    # All lags' combined autocorrelations at once; the scalar loops below only index into it.
+    rho_all = 1.0 - (mean_var - acov.mean(axis=0)) / var_plus
     rho = np.zeros(n_draw)
     rho_even = 1.0
     rho[0] = rho_even
-    rho_odd = 1.0 - (mean_var - np.mean(acov[:, 1])) / var_plus
+    rho_odd = rho_all[1]
     rho[1] = rho_odd
     # Geyer's initial positive sequence: sum pairs while they stay positive.
     t = 1
     while t < n_draw - 3 and rho_even + rho_odd > 0.0:
-        rho_even = 1.0 - (mean_var - np.mean(acov[:, t + 1])) / var_plus
-        rho_odd = 1.0 - (mean_var - np.mean(acov[:, t + 2])) / var_plus
+        rho_even = rho_all[t + 1]
+        rho_odd = rho_all[t + 2]
         if rho_even + rho_odd >= 0:
             rho[t + 1] = rho_even
             rho[t + 2] = rho_odd
