@@ -265,6 +265,6 @@ def test_resume_with_another_world_size_is_refused(spawned: Path, tmp_path: Path
 
     shutil.copytree(spawned / "full", tmp_path / "run")
     cfg = TrainConfig(epochs=3, batch_size=16, seed=3, data="synthetic")
-    with pytest.raises(DistributedError, match=r"world size 2 but this launch has 1 ranks") as e:
+    with pytest.raises(DistributedError, match=r"world size 2 but this launch has 1; resume it") as e:
         train_gan_ddp(cfg, tmp_path / "run", one_rank, resume=True, quiet=True, data=worker.synthetic_digits())
     assert "\n" not in str(e.value)

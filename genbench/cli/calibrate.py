@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "search $GENBENCH_DATA, ./data, ~/.cache/genbench, and skip the GAN checks if absent")
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="processes to spread trials over (results identical to a serial run; default 1)")
+    p.add_argument("--distributed", action="store_true",
+                   help="under torchrun: spread the trials over the ranks (gloo); rank 0 writes (results identical to serial)")
     p.set_defaults(func=run)
 
 
@@ -47,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     workers = positive_int("workers", args.workers)
     folder = output_dir(args.out, "out")  # fail before hours of work, not after
     kwargs = {"seeds": args.seeds, "seed": args.seed, "checks_": args.check, "data": args.data}
+    if getattr(args, "distributed", False):
+        from genbench.cli.distributed import run_calibrate
+
+        return run_calibrate(args, kwargs, folder)
     if workers == 1:
         study = run_study(args.profile, **kwargs)
     else:

@@ -287,7 +287,7 @@ def train_gan_ddp(
         if saved_world != world:
             raise DistributedError(
                 f"checkpoint {os.fspath(ckpt_path)!r} was trained with world size {saved_world} but this launch has "
-                f"{world} ranks; resume it with the same total number of processes (e.g. --nproc-per-node {saved_world} on one node)"
+                f"{world}; resume it with the same total number of processes (e.g. --nproc-per-node {saved_world} on one node)"
             )
         _check_resumable(ckpt, cfg, fingerprint, dev, ckpt_path)
         _load_state(gen, ckpt["generator"], ckpt_path, "generator")
