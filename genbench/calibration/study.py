@@ -21,7 +21,6 @@ import contextlib
 import functools
 import importlib
 import multiprocessing
-import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -35,7 +34,7 @@ import torch
 
 from genbench._io import output_dir, write_json
 from genbench._runtime import make_generator
-from genbench._validate import choice, positive_int, probability
+from genbench._validate import choice, positive_int
 from genbench.calibration.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS, image_mutant, kernel_mutant
 from genbench.errors import DivergenceError, GenbenchError, ParameterError
 from genbench.langevin import theory
@@ -826,7 +825,6 @@ def summarise(trials: Iterable[Trial], *, confidence: float = CONFIDENCE) -> dic
     for c in checks():
         if (c.name, None) not in by and not any(k[0] == c.name for k in by):
             continue
-        prof_alpha = None
         row: dict[str, Any] = {
             "check": c.name,
             "domain": c.domain,
@@ -839,7 +837,6 @@ def summarise(trials: Iterable[Trial], *, confidence: float = CONFIDENCE) -> dic
             ts = by[(c.name, None)]
             fa = _rate_row(ts, confidence)
             row["seeds"] = sorted(t.seed for t in ts)
-            prof_alpha = None
             row["false_alarm"] = fa
         row["detections"] = {}
         for m in c.mutants:
@@ -848,7 +845,6 @@ def summarise(trials: Iterable[Trial], *, confidence: float = CONFIDENCE) -> dic
                 d["claim"] = c.claims.get(m)
                 d["verdict"] = detection_verdict(d["alarms"], d["n"], d["claim"], confidence)
                 row["detections"][m] = d
-        del prof_alpha
         rows.append(row)
     return {"confidence": confidence, "checks": rows}
 
@@ -865,7 +861,8 @@ def _coverage(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 detected_by=[c for c, d in tested if d["rate"] >= 0.5], best_check=best[0], best_rate=best[1]["rate"]
             )
         else:
-            entry["note"] = "not run: no check in this study claims it (the full profile measures every pair)"
+            entry["note"] = ("not run in this study: the quick profile runs only claimed pairs, and unavailable "
+                             "checks run nothing (the full profile measures every pair)")
         out[m.name] = entry
     return out
 
@@ -1002,12 +999,16 @@ def format_table(study: dict[str, Any]) -> str:
                 f"[{d['ci_low']:.3f}, {d['ci_high']:.3f}]  {claim}{d['verdict']}{extra}"
             )
         lines.append("")
+    for name, why in study.get("unavailable_checks", {}).items():
+        lines.append(f"{name}: not run: {why}")
+    if study.get("unavailable_checks"):
+        lines.append("")
     lines.append("coverage (checks flagging the mutant in at least half of the runs):")
     for m, cov in study["coverage"].items():
         if cov["detected_by"]:
             by = ", ".join(cov["detected_by"])
         elif cov["best_check"] is None:
-            by = "not run (no claim; the full profile measures it)"
+            by = "not run (quick: claimed pairs only; or its checks are unavailable)"
         else:
             by = f"NONE (best: {cov['best_check']} at {cov['best_rate']:.2f})"
         lines.append(f"  {m:32s} {by}")
