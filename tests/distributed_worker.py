@@ -40,6 +40,8 @@ def global_batch(batch: int, world: int, step: int) -> tuple[torch.Tensor, torch
 
 
 DDP_STEPS = 3
+CAL_CHECK = "ula_law_mean@transient"
+CAL_SEEDS = 4
 DDP_BATCH = 8
 
 
@@ -73,6 +75,13 @@ def main(rank: int, world: int, port: int, tmp: str) -> None:
         if ctx.is_main:
             (out / "rank_map.json").write_text(json.dumps([[a, b] for a, b, _ in res]))
             (out / "rank_map_pids.json").write_text(json.dumps(sorted({p for *_, p in res})))
+
+        # (b2) the calibration study's trials over the ranks: the same table as the serial run
+        from genbench.calibration.study import run_study
+
+        study = run_study("quick", seeds=CAL_SEEDS, checks_=[CAL_CHECK], map_fn=rank_map(ctx))
+        if ctx.is_main:
+            (out / "calibration.json").write_text(json.dumps(study["checks"]))
 
         # (c) DDP steps on per-rank slices vs one process on the concatenated batch (checked by the test)
         gen, disc = build_models(7)

@@ -187,6 +187,13 @@ def test_rank_map_equals_serial_map(spawned: Path) -> None:
     assert len(json.loads((spawned / "rank_map_pids.json").read_text())) == 2  # really ran on both ranks
 
 
+def test_calibration_over_ranks_equals_serial(spawned: Path) -> None:
+    from genbench.calibration.study import run_study
+
+    serial = run_study("quick", seeds=worker.CAL_SEEDS, checks_=[worker.CAL_CHECK])
+    assert json.loads((spawned / "calibration.json").read_text()) == json.loads(json.dumps(serial["checks"]))
+
+
 def test_ddp_step_equals_one_process_on_concatenated_batch(spawned: Path) -> None:
     """2 ranks x batch 8 (gradients averaged by DDP) == train_step on the 16-image batch, for 3 steps."""
     from genbench.gan.train import build_models, build_optimizers, train_step
