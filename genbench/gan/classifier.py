@@ -245,6 +245,7 @@ def reference_classifier(
         try:
             with atomic_path(path) as tmp:
                 torch.save({"state_dict": model.state_dict(), "train_seconds": seconds, "key": key}, tmp)
+                os.chmod(tmp, 0o644)  # mkstemp makes 0600; the cache may be shared between users
             cache_path = str(path)
         except OSError:
             cache_path = None  # an unwritable cache only costs retraining next time
