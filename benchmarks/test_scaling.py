@@ -35,7 +35,7 @@ BLOCK = 1 << 16  # genbench.langevin.sharded's default block size
 #: (chains, steps per call) of the Langevin run and (steps per call, per-rank batch) of the GAN, per profile.
 #: Chains are whole blocks, 2 per rank at W = 2, so every W divides the work evenly.
 SIZES = {
-    "quick": {"langevin": {"cpu": (4 * BLOCK, 40), "cuda": (64 * BLOCK, 500)}, "gan": (10, 64)},
+    "quick": {"langevin": {"cpu": (4 * BLOCK, 20), "cuda": (64 * BLOCK, 500)}, "gan": (10, 64)},
     "full": {"langevin": {"cpu": (4 * BLOCK, 200), "cuda": (256 * BLOCK, 1000)}, "gan": (50, 64)},
 }
 _THROUGHPUT: dict[tuple[str, str], float] = {}  # (workload, device) -> throughput at W = 1, for the efficiency
