@@ -305,6 +305,8 @@ def test_cli_reads_given_results(tmp_path: Path, inputs: dict[str, Path], cli) -
     (["--device", "tpu"], "device"),
     (["--only", "langevin,nope"], "only"),
     (["--seed", "-1"], "seed"),
+    pytest.param(["--device", "cuda"], "cuda", marks=pytest.mark.skipif(
+        __import__("torch").cuda.is_available(), reason="CUDA is present: --device cuda is valid here")),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], needle: str, cli) -> None:  # type: ignore[no-untyped-def]
     proc = cli(*args, "--out", os.fspath(tmp_path / "r"), cwd=tmp_path)
@@ -399,3 +401,21 @@ def test_gan_quality_section_from_a_real_quality_report() -> None:
     assert rows["KID"][4] == pytest.approx(q["kid"]["floor"])
     assert syn.HOSTILE in " ".join(sec["paragraphs"])  # outside text kept verbatim here, escaped in HTML
     assert "<script" not in _section_html(res).lower()
+
+
+def test_calibration_is_optional_in_quick_and_found_beside_the_reports(tmp_path: Path) -> None:
+    import io
+
+    from genbench.report import stages
+
+    out = tmp_path / "reports"
+    only_cal = [Stage("calibration", "Calibration", stages.calibration)]
+    _, rep = build_report(ReportConfig(out=os.fspath(out)), stages=only_cal, stream=io.StringIO())
+    sec = rep["sections"][0]
+    assert sec["status"] == "not run" and "genbench calibrate" in sec["reason"]
+    assert rep["verdict"] == "PASS"  # an optional stage left out does not make the report incomplete
+    (out / "calibration").mkdir()
+    (out / "calibration" / "calibration.json").write_text(json.dumps(syn.study()), encoding="utf-8")
+    _, rep = build_report(ReportConfig(out=os.fspath(out)), stages=only_cal, stream=io.StringIO())
+    assert rep["sections"][0]["status"] == "ok" and "calibration.json" in rep["sections"][0]["paragraphs"][0]
+    assert len(json.loads((out / "index.json").read_text())["runs"]) == 2  # the calibration folder is no run

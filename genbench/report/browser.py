@@ -31,6 +31,7 @@ CHROMIUM_FLAGS = (
     "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--disable-extensions",
     "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
 )
+TILE_PX = 6000
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
@@ -54,7 +55,8 @@ class BrowserCheck:
     errors: list[str] = field(default_factory=list)
     title: str = ""
     page_height: int = 0
-    screenshot: bytes | None = None
+    screenshot: bytes | None = None  # the first tile
+    screenshots: list[bytes] = field(default_factory=list)  # the whole page, top to bottom
 
     @property
     def broken_images(self) -> list[dict[str, Any]]:
@@ -190,11 +192,18 @@ def check_page(html_path: str | os.PathLike[str], *, chromium: str | None = None
                     e = p["entry"]
                     out.errors.append(f"log.{e.get('source')}: {e.get('text')} {e.get('url', '')}".strip())
             if screenshot:
-                h = min(max(out.page_height, 900), 16000)
+                # The whole page, in tiles (one bitmap is limited to about 16 000 px).
+                h = max(out.page_height, 900)
                 cdp.send("Emulation.setDeviceMetricsOverride",
-                         {"width": width, "height": h, "deviceScaleFactor": 1, "mobile": False}, session=sid)
-                shot = cdp.send("Page.captureScreenshot", {"format": "png"}, session=sid, timeout=timeout)
-                out.screenshot = base64.b64decode(shot["data"])
+                         {"width": width, "height": min(h, TILE_PX), "deviceScaleFactor": 1, "mobile": False},
+                         session=sid)
+                for y in range(0, h, TILE_PX):
+                    clip = {"x": 0, "y": y, "width": width, "height": min(TILE_PX, h - y), "scale": 1}
+                    shot = cdp.send("Page.captureScreenshot",
+                                    {"format": "png", "clip": clip, "captureBeyondViewport": True},
+                                    session=sid, timeout=timeout)
+                    out.screenshots.append(base64.b64decode(shot["data"]))
+                out.screenshot = out.screenshots[0]
             try:
                 cdp.send("Browser.close", timeout=5)
             except RuntimeError:

@@ -71,7 +71,7 @@ def overall_verdict(report: Mapping[str, Any]) -> str:
         return VERDICT_FAIL
     if any(c.get("passed") is False for s in sections for c in s.get("checks", [])):
         return VERDICT_FAIL
-    if any(s["status"] == STATUS_NOT_RUN for s in sections):
+    if any(s["status"] == STATUS_NOT_RUN and not s.get("optional") for s in sections):
         return VERDICT_INCOMPLETE
     return VERDICT_PASS
 

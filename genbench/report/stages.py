@@ -8,9 +8,11 @@ part that is not installed shows as "not run" instead of breaking the report.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -513,7 +515,7 @@ def bench_section(run: Any, gate: Any, *, how: str) -> SectionResult:
                           v.verdict, (v.note + (" — " if v.note and v.gate.why else "") + v.gate.why).strip()])
             passed = True if v.verdict == PASS else False if v.verdict == FAIL else None
             s["checks"].append(check(
-                f"gate: {v.gate.name}", passed, statistic=None if est is None else est.ratio,
+                f"gate: {v.gate.name}", passed, label=v.verdict, statistic=None if est is None else est.ratio,
                 ci=None if est is None else [est.low, est.high],
                 null_hypothesis=f"throughput {v.gate.numerator} / {v.gate.denominator} >= {v.gate.minimum:g}",
                 detail=f"{v.verdict}" + (f" ({est.method} interval)" if est is not None else "")
@@ -560,16 +562,39 @@ def bench(config: Any, work: Path) -> SectionResult:
 
     json_path = work / "bench.json"
     device = "all" if config.device.startswith("cuda") else "cpu"
-    outcome = run_suite(json_path, profile=BENCH_PROFILE[config.profile], device=device,
-                        keyword=BENCH_KEYWORD[config.profile])
+    log = work / "bench.log"
+    with _fd_redirect(log):  # pytest-benchmark's tables go to the log, not between the progress lines
+        outcome = run_suite(json_path, profile=BENCH_PROFILE[config.profile], device=device,
+                            keyword=BENCH_KEYWORD[config.profile])
     how = (f"Ran: genbench bench --profile {BENCH_PROFILE[config.profile]} --device {device}"
            + (f" -k \"{BENCH_KEYWORD[config.profile]}\"" if BENCH_KEYWORD[config.profile] else "")
            + f" (pytest exit status {outcome.pytest_status}); JSON in artifacts/{work.name}/bench.json.")
     res = bench_section(outcome.run, _gate(config, json_path), how=how)
+    res.section["log"] = log.read_text(encoding="utf-8", errors="replace")[-6000:]
     if outcome.pytest_status != 0:
         res.section["checks"].append(check("benchmarks ran without error", False, statistic=outcome.pytest_status,
                                            detail="pytest-benchmark exited non-zero: a benchmark errored"))
     return res
+
+
+@contextlib.contextmanager
+def _fd_redirect(path: Path) -> Iterator[None]:
+    """Send this process's (and its children's) stdout and stderr to ``path`` for the block."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(path, "ab") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
 
 
 def _gate(config: Any, json_path: Any) -> Any:
@@ -660,17 +685,30 @@ def _r(x: Any, nd: int = 1) -> Any:
 
 
 def calibration(config: Any, work: Path) -> SectionResult:
-    """Calibration table from the given calibration.json, or a run of the quick study."""
-    import json
+    """Calibration table from calibration.json (given, or OUT/calibration/ from `genbench calibrate`).
 
-    if config.calibration_json:
+    With neither, the full profile runs the quick study; the quick profile leaves it out (it costs
+    minutes, and `genbench calibrate` is its own command) and says so.
+    """
+    import json
+    import time
+
+    path = Path(config.calibration_json) if config.calibration_json else Path(config.out) / "calibration" / "calibration.json"
+    if path.is_file():
         try:
-            study = json.loads(Path(config.calibration_json).read_text(encoding="utf-8"))
+            study = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             from genbench.errors import DataError
 
-            raise DataError(f"calibration_json={config.calibration_json!r} is not readable JSON: {exc}") from exc
-        return calibration_section(study, how=f"Read from the given {config.calibration_json}.")
+            raise DataError(f"calibration_json={os.fspath(path)!r} is not readable JSON: {exc}") from exc
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
+        how = ("Read from the given " if config.calibration_json else "Read from ") + f"{path} (written {when})."
+        return calibration_section(study, how=how)
+    if config.profile == "quick":
+        res = not_run("calibration", CAL_TITLE, f"no calibration.json at {path}: run `genbench calibrate` (writes "
+                                               "reports/calibration/calibration.json) or pass --calibration-json")
+        res.section["optional"] = True  # the quick report is complete without it
+        return res
     from genbench.calibration.study import run_study, write_study
 
     study = run_study("quick", seed=config.seed)
