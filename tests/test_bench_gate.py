@@ -69,7 +69,17 @@ def test_ratio_gates_pass_and_missing_cuda_is_skipped_not_passed(tmp_path: Path,
     assert v == {"ula vs loop": PASS, "preloaded vs dataloader": PASS, "cuda vs cpu": SKIPPED}
     skipped = next(r for r in report.ratios if r.verdict == SKIPPED)
     assert "not measured" in skipped.note and "@cuda" in skipped.note
+    assert "no benchmark with key" not in skipped.note  # the CPU twin ran: only the device is missing
     assert report.exit_code() == 0
+
+
+def test_a_gate_naming_an_unknown_workload_says_so(tmp_path: Path) -> None:
+    gates = tmp_path / "g.toml"
+    gates.write_text('version = 1\n[[ratio]]\nname = "typo"\nnumerator = "langevin.ulaa[chains=1e5]@cpu"\n'
+                     'denominator = "langevin.reference@cpu"\nmin = 2\n')
+    cur = syn.write(tmp_path / "cur.json", syn.suite(seed=8))
+    (v,) = evaluate_ratio_gates(load_run(cur), load_gates(gates))
+    assert v.verdict == SKIPPED and "no benchmark with key langevin.ulaa[chains=1e5]" in v.note
 
 
 def test_broken_ratio_fails_and_cli_exits_1(tmp_path: Path, gates: Path, capsys: pytest.CaptureFixture[str]) -> None:

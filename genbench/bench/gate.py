@@ -246,7 +246,12 @@ def evaluate_ratio_gates(
         num, den = run.find(*_split(gate.numerator)), run.find(*_split(gate.denominator))
         missing = [sel for sel, rec in ((gate.numerator, num), (gate.denominator, den)) if rec is None]
         if missing:
-            out.append(RatioVerdict(gate, SKIPPED, None, "not measured: " + ", ".join(missing)))
+            keys = {rec.key for rec in run.records}
+            unknown = [sel for sel in missing if _split(sel)[0] not in keys]
+            note = "not measured: " + ", ".join(missing)
+            if unknown:  # measured on no device at all: deselected, or a misspelt selector
+                note += f" (no benchmark with key {', '.join(_split(sel)[0] for sel in unknown)} in this run)"
+            out.append(RatioVerdict(gate, SKIPPED, None, note))
             continue
         assert num is not None and den is not None
         if num.unit != den.unit:
