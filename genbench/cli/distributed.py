@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from genbench._io import output_dir, write_json
-from genbench.distributed import DistContext, process_group, run_on_ranks
+from genbench.distributed import process_group, run_on_ranks
 from genbench.errors import ParameterError
 
 
@@ -75,11 +75,6 @@ def run_gan_train(args: argparse.Namespace) -> int:
             return 0
 
         return run_on_ranks(ctx, work)
-
-
-def describe(ctx: DistContext) -> str:
-    """One line about the process group, for logs."""
-    return f"rank {ctx.rank} of {ctx.world_size} ({ctx.backend}, {ctx.device})"
 
 
 def run_calibrate(args: argparse.Namespace, kwargs: dict, folder: Path) -> int:

@@ -28,7 +28,7 @@ import torch
 from genbench._runtime import device_name, resolve_device, resolve_dtype
 from genbench._validate import choice, positive_int
 from genbench.distributed import DistContext, Moments, agree_on_error, allgather_rows, merge_moments, split_range, stream_generator
-from genbench.errors import GenbenchError, ParameterError
+from genbench.errors import GenbenchError
 from genbench.langevin import theory
 from genbench.langevin.mala import sample_mala
 from genbench.langevin.ula import sample_ula
