@@ -39,7 +39,8 @@ def _stepper(device: torch.device, mode: str) -> Callable[[torch.Tensor], torch.
     opt_g, opt_d = build_optimizers(gen, disc, capturable=mode == "cuda_graph")
     step = make_step(gen, disc, opt_g, opt_d, mode=mode, batch_size=BATCH)
     noise = noise_generator(SEED, device)
-    return lambda real: step(real, sample_noise(BATCH, noise, device))
+    # Noise per real batch, as train_gan draws it (the epoch's last batch is smaller).
+    return lambda real: step(real, sample_noise(real.shape[0], noise, device))
 
 
 def _steps(batches: Iterator[torch.Tensor], step: Callable[[torch.Tensor], torch.Tensor], k: int) -> Callable[[], Any]:
