@@ -258,7 +258,8 @@ def train_gan_ddp(
     cfg = TrainConfig(**{**config.to_dict(), "betas": tuple(config.betas), "device": str(ctx.device)}).validated()
     if cfg.step_mode != "eager":
         raise ParameterError(f"step_mode={cfg.step_mode!r} is not supported with --distributed; use eager")
-    check_agreement(ctx, "the training config", cfg.to_dict())
+    # Each rank has its own device (cuda:LOCAL_RANK), so the device is left out of the comparison.
+    check_agreement(ctx, "the training config", {k: v for k, v in cfg.to_dict().items() if k != "device"})
     dev, world, rank = ctx.device, ctx.world_size, ctx.rank
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_NAME
