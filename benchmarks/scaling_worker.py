@@ -1,8 +1,8 @@
 """The scaling benchmark's workloads, run in lockstep by every rank (not a benchmark module itself).
 
 The pytest process is rank 0 and times each collective call; ranks 1..W-1 are helper processes
-started with ``python benchmarks/scaling_worker.py WORKLOAD RANK WORLD PORT CALLS DEVICE SIZE...``
-that make the same calls the same number of times, then leave the group.
+started with ``python benchmarks/scaling_worker.py WORKLOAD RANK WORLD PORT DEVICE SIZE...``
+that make the same calls, told by rank 0 before each one whether another follows.
 """
 
 from __future__ import annotations
@@ -69,18 +69,23 @@ def make_call(workload: str, ctx: Any, sizes: list[int]) -> Callable[[], Any]:
     return gan_call(ctx, *sizes)
 
 
+def signal(ctx: Any, go: bool) -> bool:
+    """Collective: rank 0 tells every rank whether another call follows (so no rank needs the round count)."""
+    flag = torch.tensor([1 if go else 0], device=ctx.device)
+    torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
+
+
 def main(argv: list[str]) -> None:
-    """Helper rank: join the group, make ``calls`` calls in lockstep with rank 0, leave."""
-    workload, rank, world, port, calls, device, *sizes = argv
+    """Helper rank: join the group, make the calls in lockstep with rank 0 until it says stop, leave."""
+    workload, rank, world, port, device, *sizes = argv
     torch.set_num_threads(1)
     from genbench.distributed import process_group
 
     with process_group(device, environ=env(int(rank), int(world), int(port))) as ctx:
         call = make_call(workload, ctx, [int(s) for s in sizes])
-        torch.distributed.barrier()
-        for _ in range(int(calls)):
+        while signal(ctx, False):
             call()
-        torch.distributed.barrier()
 
 
 if __name__ == "__main__":

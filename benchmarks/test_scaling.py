@@ -67,10 +67,9 @@ def _scaling(run: Any, device: torch.device, ranks: int, workload: Workload, nam
     from genbench.distributed import process_group
 
     port = _free_port()
-    calls = rounds + warmup
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     helpers = [
-        subprocess.Popen([sys.executable, str(Path(scaling_worker.__file__)), name, str(r), str(ranks), str(port), str(calls),
+        subprocess.Popen([sys.executable, str(Path(scaling_worker.__file__)), name, str(r), str(ranks), str(port),
                           device.type, *map(str, sizes)], env=env)
         for r in range(1, ranks)
     ]
@@ -79,10 +78,16 @@ def _scaling(run: Any, device: torch.device, ranks: int, workload: Workload, nam
     try:
         with process_group(device.type, environ=scaling_worker.env(0, ranks, port), timeout_s=120) as ctx:
             call = scaling_worker.make_call(name, ctx, sizes)
-            torch.distributed.barrier()
+
+            def timed() -> Any:
+                scaling_worker.signal(ctx, True)  # all ranks start the call together
+                return call()
+
             extra: dict[str, Any] = {"ranks": ranks, "backend": ctx.backend, "threads_per_rank": 1}
-            run(call, workload, ctx.device, rounds=rounds, warmup_rounds=warmup, extra=extra)
-            torch.distributed.barrier()
+            try:
+                run(timed, workload, ctx.device, rounds=rounds, warmup_rounds=warmup, extra=extra)
+            finally:
+                scaling_worker.signal(ctx, False)
     finally:
         torch.set_num_threads(threads)
         for p in helpers:
