@@ -377,7 +377,8 @@ def test_c2st_false_alarm_rate_within_alpha(test_split, record_property) -> None
     """Over 200 seeds, real-vs-real C2ST rejects at rate <= alpha=0.05.
 
     Each seed s permutes the test split and takes two disjoint sets of 1 000 digits; C2ST with the
-    seed's D architecture, 10 epochs, seed s. H0 for the meta-test: rejection rate <= 0.05, checked by
+    seed's D architecture, 2 epochs (validity under H0 does not depend on how well the classifier is
+    trained; fewer epochs keep 200 runs feasible on 2 cores), seed s. H0 for the meta-test: rejection rate <= 0.05, checked by
     an exact one-sided binomial test at level 0.01 (fails if P(Bin(200, 0.05) >= rejections) < 0.01).
     """
     seeds = 200
@@ -385,7 +386,7 @@ def test_c2st_false_alarm_rate_within_alpha(test_split, record_property) -> None
     for s in range(seeds):
         perm = torch.randperm(len(test_split), generator=torch.Generator().manual_seed(10_000 + s))
         a, b = test_split.images[perm[:N]], test_split.images[perm[N:2 * N]]
-        rejections += int(not check_c2st(a, b, alpha=ALPHA, seed=s).passed)
+        rejections += int(not check_c2st(a, b, alpha=ALPHA, epochs=2, seed=s).passed)
     p = scipy.stats.binomtest(rejections, seeds, ALPHA, alternative="greater").pvalue
     record_property("c2st_false_alarms", rejections)
     record_property("c2st_false_alarm_rate", rejections / seeds)

@@ -436,8 +436,9 @@ def memorisation(fake: Any, train: Any, heldout: Any, *, seed: int = 0) -> dict[
     del seed  # the test is deterministic given its inputs; kept for a uniform signature
     d_fake, d_held = _nn_dist(x_fake, x_train), _nn_dist(x_held, x_train)
     mw = scipy.stats.mannwhitneyu(d_fake.numpy(), d_held.numpy(), alternative="less", method="asymptotic")
-    # U/(n1 n2) estimates P(d_fake < d_held) (+ half the ties): 1/2 under H0, -> 1 for copies.
-    prob = float(mw.statistic / (len(d_fake) * len(d_held)))
+    # scipy's U counts pairs with d_fake > d_held (ties 1/2), so 1 - U/(n1 n2) estimates
+    # P(d_fake < d_held): 1/2 under H0, -> 1 for copies, -> 0 for images far from every digit.
+    prob = 1.0 - float(mw.statistic / (len(d_fake) * len(d_held)))
     # A generated image within 1% of the median held-out distance is a near copy of a training digit.
     copy_tol = 0.01 * float(d_held.median())
     return {
