@@ -28,7 +28,7 @@ import torch
 
 from genbench._runtime import resolve_device
 from genbench._validate import positive_int
-from genbench.errors import GenbenchError
+from genbench.errors import DistributedError, GenbenchError
 
 T = TypeVar("T")
 
@@ -40,10 +40,6 @@ LAUNCHER_VARS = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK
 #: ``GENBENCH_DIST_TIMEOUT`` (seconds) or the ``timeout_s`` argument.
 DEFAULT_TIMEOUT_S = 300.0
 BACKENDS = ("gloo", "nccl")
-
-
-class DistributedError(GenbenchError, RuntimeError):
-    """The distributed launch or a collective failed (names the rank and what to do)."""
 
 
 # ---------------------------------------------------------------------------------------------

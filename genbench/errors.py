@@ -23,6 +23,10 @@ class DivergenceError(GenbenchError, FloatingPointError):
     """A sampler or training run produced non-finite values."""
 
 
+class DistributedError(GenbenchError, RuntimeError):
+    """The distributed launch or a collective failed (names the rank and what to do)."""
+
+
 class DataError(GenbenchError, OSError):
     """Input data is missing, truncated or corrupt."""
 

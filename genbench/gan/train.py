@@ -487,6 +487,14 @@ def train_gan(
     segments: list[dict[str, Any]] = []
     epoch_times: dict[int, list[float]] = {}  # epoch -> [seconds, it/s] of the segment that finished it
     if ckpt is not None:
+        world = int((ckpt.get("distributed") or {}).get("world_size", 1))
+        if world != 1:
+            # A DDP checkpoint's epochs split the data over ranks; a single process would silently
+            # continue with another split and wrong epoch numbers.
+            raise CheckpointError(
+                f"checkpoint {os.fspath(ckpt_path)!r} was trained with --distributed on {world} processes; "
+                "resume it with torchrun ... --distributed"
+            )
         _check_resumable(ckpt, cfg, fingerprint, dev, ckpt_path)
         _load_state(gen, ckpt["generator"], ckpt_path, "generator")
         _load_state(disc, ckpt["discriminator"], ckpt_path, "discriminator")

@@ -121,7 +121,7 @@ def run_chain(
               burn_in=burn_in, thin=thin, keep=keep)
 
 
-def _errors(mean: np.ndarray, cov: np.ndarray | None, ref_mean: np.ndarray, ref_cov: np.ndarray) -> dict[str, float | None]:
+def moment_table(mean: np.ndarray, cov: np.ndarray | None, ref_mean: np.ndarray, ref_cov: np.ndarray) -> dict[str, float | None]:
     """‖mean − m‖, ‖cov − Σ‖_F, KL(N(mean, cov) ‖ N(m, Σ)) and W2; None where cov is missing or singular."""
     out: dict[str, float | None] = {"mean_error": float(np.linalg.norm(mean - ref_mean)),
                                     "cov_error_fro": None, "kl": None, "w2": None}
@@ -188,8 +188,8 @@ def summarize_run(run: LangevinRun, target: Gaussian | None = None, x0: Any = 0.
                        else "no closed-form law of x_T for this sampler (MALA's is not Gaussian); its stationary law is the target"),
         "stationary_cov": stationary,
         "stability_bound": bound,
-        "errors_vs_target": _errors(emp_mean, emp_cov, m, sigma),
-        "errors_vs_exact_law": (_errors(emp_mean, emp_cov, exact_mean, exact_cov)
+        "errors_vs_target": moment_table(emp_mean, emp_cov, m, sigma),
+        "errors_vs_exact_law": (moment_table(emp_mean, emp_cov, exact_mean, exact_cov)
                                 if exact_mean is not None and run.chains > 1 else None),
         "ess": ess,
         "ess_note": ess_note,
@@ -315,7 +315,7 @@ def run_grid(
                 "T": T,
                 "mu": mu,
                 "seed": cseed,
-                **_errors(emp_mean, emp_cov, m, sigma),
+                **moment_table(emp_mean, emp_cov, m, sigma),
                 "empirical_mean": emp_mean,
                 "empirical_cov": emp_cov,
                 "ess": np.asarray(stats.ess(traj[None])),

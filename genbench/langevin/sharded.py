@@ -196,8 +196,8 @@ def block_final_states(steps: int, step_size: float, *, chains: int, seed: int =
 
 def summarize_sharded(run: ShardedRun, target: Gaussian | None = None, x0: Any = 0.0) -> dict[str, Any]:
     """The ``summary.json`` dict of a sharded run: the keys of ``summarize_run`` plus a ``distributed`` record."""
-    # _errors is the experiments module's own error table (one implementation of each figure).
-    from genbench.langevin.experiments import _errors
+    # moment_table is the experiments module's own error table (one implementation of each figure).
+    from genbench.langevin.experiments import moment_table
 
     tgt = target if target is not None else Gaussian(SEED_MEAN, SEED_COV)
     m = tgt.mean.detach().cpu().double().numpy()
@@ -241,8 +241,8 @@ def summarize_sharded(run: ShardedRun, target: Gaussian | None = None, x0: Any =
                        else "no closed-form law of x_T for this sampler (MALA's is not Gaussian); its stationary law is the target"),
         "stationary_cov": stationary,
         "stability_bound": theory.stability_bound(tgt),
-        "errors_vs_target": _errors(emp_mean, emp_cov, m, sigma),
-        "errors_vs_exact_law": (_errors(emp_mean, emp_cov, exact_mean, exact_cov)
+        "errors_vs_target": moment_table(emp_mean, emp_cov, m, sigma),
+        "errors_vs_exact_law": (moment_table(emp_mean, emp_cov, exact_mean, exact_cov)
                                 if exact_mean is not None and run.keep == "final" else None),
         "ess": ess,
         "ess_note": ess_note,
