@@ -18,7 +18,7 @@ import scipy.stats
 import torch
 
 from genbench.cli import main
-from genbench.errors import CheckFailed, CheckpointError, DataError, ParameterError
+from genbench.errors import CheckFailed, CheckpointError, ParameterError
 from genbench.gan import classifier as clf_mod
 from genbench.gan import quality
 from genbench.gan.data import load_mnist
@@ -82,7 +82,7 @@ def untrained():
 def reports(trained_checkpoint, untrained, test_split, train_split, ref_clf):
     """Quality reports (n=N, seed 0) of the untrained and the briefly trained generator."""
     g0, d0 = untrained
-    kw = dict(n=N, seed=0, classifier=ref_clf)
+    kw = {"n": N, "seed": 0, "classifier": ref_clf}
     return {
         "untrained": quality.evaluate_generator(g0, test_split, train_split, discriminator=d0, **kw),
         "trained": quality.evaluate_generator(trained_checkpoint, test_split, train_split, **kw),

@@ -229,7 +229,7 @@ def reference_classifier(
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             model.load_state_dict(payload["state_dict"])
-        except Exception as exc:  # noqa: BLE001 - any unreadable cache entry is a CheckpointError
+        except Exception as exc:
             raise CheckpointError(
                 f"cached reference classifier {path} is unreadable ({exc.__class__.__name__}); delete it to retrain"
             ) from exc

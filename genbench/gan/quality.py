@@ -38,8 +38,12 @@ from torch import nn
 from genbench import _validate
 from genbench._runtime import make_generator, resolve_device
 from genbench.errors import DataError, DivergenceError, ParameterError
-from genbench.gan.classifier import ClassifierConfig, TrainedClassifier, reference_classifier
-from genbench.gan.models import Discriminator, Generator, sample_noise
+from genbench.gan.classifier import (
+    ClassifierConfig,
+    TrainedClassifier,
+    reference_classifier,
+)
+from genbench.gan.models import Discriminator, sample_noise
 from genbench.testing import power as _power
 
 C2ST_CLASSIFIERS = ("mlp", "cnn")
@@ -326,7 +330,7 @@ def frechet_distance(feat_a: Any, feat_b: Any) -> dict[str, float]:
     diff = mu_a - mu_b
     fd = float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * tr_sqrt)
     wb, _ = _psd_sqrt_eigs(cov_b, "covariance of the second set")
-    rank_tol = lambda w: w.max(initial=0.0) * len(w) * np.finfo(np.float64).eps * 100  # noqa: E731
+    rank_tol = lambda w: w.max(initial=0.0) * len(w) * np.finfo(np.float64).eps * 100
     return {
         "fd": max(fd, 0.0),  # round-off can leave -1e-12 when the two sets coincide
         "mean_term": float(diff @ diff),
@@ -488,24 +492,24 @@ class QualityReport:
         c, fr, k, cb, mem = self.c2st, self.frechet, self.kid, self.class_balance, self.memorisation
         lines = [
             f"generator: {self.generator}   n={self.n}  seed={self.seed}  device={self.device}",
-            f"reference classifier: held-out accuracy {self.classifier['test_accuracy']:.4f} "
-            f"(trained on {self.classifier['n_train']} digits{', cached' if self.classifier['from_cache'] else ''})",
-            f"C2ST ({c['classifier']}): accuracy {c['accuracy']:.4f} [95% CI {c['ci_low']:.4f}, {c['ci_high']:.4f}], "
+            (f"reference classifier: held-out accuracy {self.classifier['test_accuracy']:.4f} "
+            f"(trained on {self.classifier['n_train']} digits{', cached' if self.classifier['from_cache'] else ''})"),
+            (f"C2ST ({c['classifier']}): accuracy {c['accuracy']:.4f} [95% CI {c['ci_low']:.4f}, {c['ci_high']:.4f}], "
             f"p={c['p_value']:.3g}, AUC {c['auc']:.4f}, n_test={c['n_test']} "
             f"(detects accuracy >= 0.5+{c['detectable_epsilon']:.3f} with power {c['power']:g} at alpha {c['alpha']:g})"
-            f" -> {'REJECTED' if c['rejected'] else 'not rejected'}",
+            f" -> {'REJECTED' if c['rejected'] else 'not rejected'}"),
         ]
         if self.own_discriminator is not None:
             d = self.own_discriminator
             lines.append(f"GAN's own D: mean D(real)={d['mean_d_real']:.4f}  mean D(fake)={d['mean_d_fake']:.4f}")
         lines += [
             f"Fréchet distance (classifier features, N={fr['n']}): {fr['fd']:.4f}   real-vs-real floor: {fr['floor']:.4f}",
-            f"KID: {k['kid']:.5f} ± {k['se']:.5f} (s.e., {k['n_subsets']} disjoint subsets of {k['subset_size']})"
-            f"   real-vs-real: {k['floor']:.5f} ± {k['floor_se']:.5f}",
-            f"classes: {cb['counts']}  chi2={cb['chi2']:.1f} (dof {cb['dof']}), p={cb['p_value']:.3g}, "
-            f"mean confidence {cb['mean_confidence']:.3f}",
-            f"memorisation: P(generated nearer train than held-out real) = {mem['fraction_nearer_train']:.3f}, "
-            f"p={mem['p_value']:.3g}, near copies {mem['near_copies']}",
+            (f"KID: {k['kid']:.5f} ± {k['se']:.5f} (s.e., {k['n_subsets']} disjoint subsets of {k['subset_size']})"
+            f"   real-vs-real: {k['floor']:.5f} ± {k['floor_se']:.5f}"),
+            (f"classes: {cb['counts']}  chi2={cb['chi2']:.1f} (dof {cb['dof']}), p={cb['p_value']:.3g}, "
+            f"mean confidence {cb['mean_confidence']:.3f}"),
+            (f"memorisation: P(generated nearer train than held-out real) = {mem['fraction_nearer_train']:.3f}, "
+            f"p={mem['p_value']:.3g}, near copies {mem['near_copies']}"),
             f"time: {self.seconds.get('total', float('nan')):.1f} s",
         ]
         return "\n".join(lines)
@@ -548,7 +552,7 @@ def evaluate_generator(
     c2st_epochs: int = 10,
     kid_subsets: int = 10,
     classifier: TrainedClassifier | None = None,
-    classifier_config: ClassifierConfig = ClassifierConfig(),
+    classifier_config: ClassifierConfig | None = None,
 ) -> QualityReport:
     """Every quality metric of a generator (module, checkpoint path, or a tensor of its images)."""
     t_start = time.perf_counter()
@@ -570,7 +574,10 @@ def evaluate_generator(
     t0 = time.perf_counter()
     desc: str | None = None
     if isinstance(generator, (str, os.PathLike)):
-        from genbench.gan.train import load_discriminator, load_generator  # training sits below quality
+        from genbench.gan.train import (  # training sits below quality
+            load_discriminator,
+            load_generator,
+        )
 
         desc = f"checkpoint {os.fspath(generator)}"
         if discriminator is None:
@@ -596,7 +603,7 @@ def evaluate_generator(
 
     t0 = time.perf_counter()
     if classifier is None:
-        classifier = reference_classifier(x_train, y_train, classifier_config, device=dev)
+        classifier = reference_classifier(x_train, y_train, classifier_config or ClassifierConfig(), device=dev)
     clf_info = classifier.describe()
     clf_info["test_accuracy"] = classifier.accuracy(x_test, y_test)
     clf_info["n_test"] = len(x_test)

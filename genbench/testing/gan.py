@@ -22,14 +22,14 @@ from genbench.gan import quality
 from genbench.testing._result import CheckResult
 
 __all__ = [
-    "check_c2st",
     "assert_indistinguishable",
-    "check_class_balance",
-    "assert_not_mode_collapsed",
-    "check_kid",
     "assert_kid_consistent_with_zero",
-    "check_not_memorised",
     "assert_not_memorised",
+    "assert_not_mode_collapsed",
+    "check_c2st",
+    "check_class_balance",
+    "check_kid",
+    "check_not_memorised",
     "chi2_detectable_w",
 ]
 
@@ -79,7 +79,7 @@ def assert_indistinguishable(real: Any, fake: Any, **kwargs: Any) -> CheckResult
 @lru_cache(maxsize=256)
 def _chi2_lambda(dof: int, alpha: float, power: float) -> float:
     crit = scipy.stats.chi2.isf(alpha, dof)
-    f = lambda lam: scipy.stats.ncx2.sf(crit, dof, lam) - power  # noqa: E731
+    f = lambda lam: scipy.stats.ncx2.sf(crit, dof, lam) - power
     hi = 1.0
     while f(hi) < 0:
         hi *= 2
