@@ -22,7 +22,7 @@ from genbench._validate import choice, positive_int
 from genbench.errors import GenbenchError, ParameterError
 from genbench.report.environment import environment
 from genbench.report.html import overall_verdict
-from genbench.report.model import STATUS_FAILED, STATUS_NOT_RUN, SectionResult, not_run
+from genbench.report.model import STATUS_FAILED, SectionResult, not_run
 from genbench.report.store import new_run_id, staged_run, write_contents
 
 __all__ = ["ReportConfig", "Stage", "build_report", "default_stages", "PROFILES"]

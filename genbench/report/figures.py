@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # headless: the report is built on CI machines without a 
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.colors import PowerNorm  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 __all__ = [
@@ -73,7 +73,9 @@ def langevin_grid_figure(
         raise ValueError(f"hists has shape {h.shape}, expected ({nT}, {nmu}, nx, ny)")
     xe, ye = np.asarray(x_edges, float), np.asarray(y_edges, float)
     vmax = float(max(np.nanmax(h), np.nanmax(tgt)))
-    norm = Normalize(vmin=0.0, vmax=vmax if vmax > 0 else 1.0)
+    # One scale for every panel; a square-root scale keeps the tails visible beside the sharp,
+    # not-yet-mixed cells (small mu, small T) that set the maximum.
+    norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=vmax if vmax > 0 else 1.0)
     fig = plt.figure(figsize=(3.0 * (nmu + 1) + 0.8, 2.9 * nT + 0.6))
     gs = fig.add_gridspec(nT, nmu + 2, width_ratios=[1] * nmu + [1, 0.06], wspace=0.25, hspace=0.35)
     mesh = None
@@ -104,7 +106,7 @@ def langevin_grid_figure(
     axt.set_ylabel("x₂")
     axt.tick_params(labelsize=8)
     cax = fig.add_subplot(gs[:, nmu + 1])
-    fig.colorbar(mesh, cax=cax, label="probability density (shared scale)")
+    fig.colorbar(mesh, cax=cax, label="probability density (one scale for all panels, square-root)")
     fig.suptitle(title, fontsize=12)
     return png_bytes(fig)
 

@@ -49,7 +49,7 @@ tr.fail td { background: #ffebe9; }
 .reason.failed { border-left-color: var(--bad); background: #ffebe9; }
 figure { margin: 12px 0 20px 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
-figure img.pixel { image-rendering: pixelated; width: 100%; max-width: 900px; }
+figure img.pixel { image-rendering: pixelated; width: 100%; max-width: 640px; }
 figcaption { color: var(--muted); font-size: 13px; margin-top: 4px; max-width: 1100px; }
 pre { background: var(--bg); border: 1px solid var(--line); padding: 8px; overflow-x: auto; font-size: 12px;
       white-space: pre-wrap; word-break: break-word; max-height: 320px; }
