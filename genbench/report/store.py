@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from genbench._io import output_dir, to_jsonable, write_bytes, write_json, write_text
+from genbench._io import current_umask, output_dir, to_jsonable, write_bytes, write_json, write_text
 from genbench.errors import ParameterError
 from genbench.report.html import render_html, render_index
 
@@ -80,18 +80,11 @@ def write_run(out_root: str | os.PathLike[str], run_id: str, report: Mapping[str
 
 
 def _make_readable(run_dir: Path) -> None:
-    """mkdtemp/mkstemp create owner-only files; a report is meant to be shared, so apply the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
+    """mkdtemp creates an owner-only folder; a report is meant to be shared, so apply the umask."""
+    umask = current_umask()
     for p in [run_dir, *run_dir.rglob("*")]:
         if not p.is_symlink():
             p.chmod((0o777 if p.is_dir() else 0o666) & ~umask)
-
-
-def _make_readable_file(p: Path) -> None:
-    umask = os.umask(0)
-    os.umask(umask)
-    p.chmod(0o666 & ~umask)
 
 
 def _safe_name(fid: str) -> str:
@@ -133,8 +126,6 @@ def update_index(out_root: str | os.PathLike[str]) -> None:
     runs = list_runs(root)
     write_json(root / "index.json", {"runs": runs})
     write_text(root / "index.html", render_index(runs))
-    _make_readable_file(root / "index.json")
-    _make_readable_file(root / "index.html")
     if runs:
         _point_latest(root, runs[0]["run_id"])
 
