@@ -138,8 +138,6 @@ def moment_table(mean: np.ndarray, cov: np.ndarray | None, ref_mean: np.ndarray,
 def summarize_run(run: LangevinRun, target: Gaussian | None = None, x0: Any = 0.0) -> dict[str, Any]:
     """The summary dict of a run: empirical vs target vs exact-law moments, errors, ESS, speed."""
     tgt = target if target is not None else Gaussian(SEED_MEAN, SEED_COV)
-    m, sigma = _np(tgt.mean), _np(tgt.cov)
-    mu = float(run.step_size) if np.ndim(run.step_size) == 0 else None
     if run.chains > 1:
         emp_mean, emp_cov = _np(run.final).mean(0), np.cov(_np(run.final), rowvar=False, ddof=1)
         basis = f"across the {run.chains} chains at step T={run.steps} (N-1 denominator)"
@@ -154,14 +152,27 @@ def summarize_run(run: LangevinRun, target: Gaussian | None = None, x0: Any = 0.
         ess = stats.ess(traj[None]).tolist() if traj.shape[0] >= 4 else None
         ess_note = "Geyer initial-monotone ESS of the kept trajectory (stats.ess)"
         n_draws = traj.shape[0]
+    return summary_record(run, tgt, x0, emp_mean=emp_mean, emp_cov=emp_cov, basis=basis, n_draws=n_draws,
+                          ess=ess, ess_note=ess_note, compare_exact=run.chains > 1)
+
+
+def summary_record(run: Any, target: Gaussian, x0: Any, *, emp_mean: np.ndarray, emp_cov: np.ndarray, basis: str,
+                   n_draws: int, ess: list[float] | None, ess_note: str, compare_exact: bool) -> dict[str, Any]:
+    """The ``summary.json`` dict shared by single-process and sharded runs, from a run's record and its moments.
+
+    ``run`` is any record with the fields of :class:`LangevinRun` used here (steps, step_size,
+    chains, seed, device, dtype, sampler, burn_in, thin, elapsed_s, chain_steps_per_s,
+    acceptance_rate); ``compare_exact`` says whether the moments estimate the law of x_T.
+    """
+    m, sigma = _np(target.mean), _np(target.cov)
+    mu = float(run.step_size) if np.ndim(run.step_size) == 0 else None
     exact_mean = exact_cov = stationary = None
-    bound = theory.stability_bound(tgt)
     predicted = None
     if run.sampler == "ula" and mu is not None:
-        law = theory.ula_law(tgt, mu, run.steps, x0)
+        law = theory.ula_law(target, mu, run.steps, x0)
         exact_mean, exact_cov, stationary = law.mean, law.cov, law.stationary_cov
         if run.chains == 1 and n_draws >= 1:
-            predicted = theory.predicted_ess(tgt, mu, n_draws).tolist()
+            predicted = theory.predicted_ess(target, mu, n_draws).tolist()
     elif run.sampler == "mala":
         stationary = sigma  # MALA leaves the target exactly invariant
     summary: dict[str, Any] = {
@@ -187,10 +198,10 @@ def summarize_run(run: LangevinRun, target: Gaussian | None = None, x0: Any = 0.
         "exact_note": ("exact Gaussian law of x_T under ULA from x0 (genbench.langevin.theory)" if exact_mean is not None
                        else "no closed-form law of x_T for this sampler (MALA's is not Gaussian); its stationary law is the target"),
         "stationary_cov": stationary,
-        "stability_bound": bound,
+        "stability_bound": theory.stability_bound(target),
         "errors_vs_target": moment_table(emp_mean, emp_cov, m, sigma),
         "errors_vs_exact_law": (moment_table(emp_mean, emp_cov, exact_mean, exact_cov)
-                                if exact_mean is not None and run.chains > 1 else None),
+                                if exact_mean is not None and compare_exact else None),
         "ess": ess,
         "ess_note": ess_note,
         "predicted_ess": predicted,

@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from genbench._runtime import device_name, resolve_device, resolve_dtype
+from genbench._runtime import resolve_device, resolve_dtype
 from genbench._validate import choice, positive_int
 from genbench.distributed import DistContext, Moments, agree_on_error, allgather_rows, merge_moments, split_range, stream_generator
 from genbench.errors import GenbenchError
-from genbench.langevin import theory
 from genbench.langevin.mala import sample_mala
 from genbench.langevin.ula import sample_ula
 from genbench.targets import SEED_COV, SEED_MEAN, Gaussian, Target
@@ -196,19 +195,9 @@ def block_final_states(steps: int, step_size: float, *, chains: int, seed: int =
 
 def summarize_sharded(run: ShardedRun, target: Gaussian | None = None, x0: Any = 0.0) -> dict[str, Any]:
     """The ``summary.json`` dict of a sharded run: the keys of ``summarize_run`` plus a ``distributed`` record."""
-    # moment_table is the experiments module's own error table (one implementation of each figure).
-    from genbench.langevin.experiments import moment_table
+    from genbench.langevin.experiments import summary_record
 
     tgt = target if target is not None else Gaussian(SEED_MEAN, SEED_COV)
-    m = tgt.mean.detach().cpu().double().numpy()
-    sigma = tgt.cov.detach().cpu().double().numpy()
-    emp_mean, emp_cov = run.mean, run.cov
-    exact_mean = exact_cov = stationary = None
-    if run.sampler == "ula":
-        law = theory.ula_law(tgt, run.step_size, run.steps, x0)
-        exact_mean, exact_cov, stationary = law.mean, law.cov, law.stationary_cov
-    else:
-        stationary = sigma
     if run.keep == "final":
         basis = f"across the {run.chains} chains at step T={run.steps} (N-1 denominator), merged over {run.blocks} blocks"
         ess: list[float] | None = [float(run.chains)] * tgt.dim
@@ -217,53 +206,21 @@ def summarize_sharded(run: ShardedRun, target: Gaussian | None = None, x0: Any =
         basis = (f"pooled over the {run.chains} chains and their kept steps after burn_in={run.burn_in}, thin={run.thin} "
                  f"(N-1 denominator), streamed per block and merged")
         ess, ess_note = None, "not computed for pooled streamed moments (draws along a chain are correlated)"
-    summary: dict[str, Any] = {
-        "steps": run.steps,
-        "step_size": run.step_size,
-        "chains": run.chains,
-        "seed": run.seed,
-        "device": run.device,
-        "device_name": device_name(run.device),
-        "dtype": run.dtype,
-        "sampler": run.sampler,
-        "burn_in": run.burn_in,
-        "thin": run.thin,
-        "x0": x0,
-        "empirical_mean": emp_mean,
-        "empirical_cov": emp_cov,
-        "empirical_basis": basis,
-        "n_draws": run.moments.n,
-        "target_mean": m,
-        "target_cov": sigma,
-        "exact_mean": exact_mean,
-        "exact_cov": exact_cov,
-        "exact_note": ("exact Gaussian law of x_T under ULA from x0 (genbench.langevin.theory)" if exact_mean is not None
-                       else "no closed-form law of x_T for this sampler (MALA's is not Gaussian); its stationary law is the target"),
-        "stationary_cov": stationary,
-        "stability_bound": theory.stability_bound(tgt),
-        "errors_vs_target": moment_table(emp_mean, emp_cov, m, sigma),
-        "errors_vs_exact_law": (moment_table(emp_mean, emp_cov, exact_mean, exact_cov)
-                                if exact_mean is not None and run.keep == "final" else None),
-        "ess": ess,
-        "ess_note": ess_note,
-        "predicted_ess": None,
-        "elapsed_s": run.elapsed_s,
-        "chain_steps_per_s": run.chain_steps_per_s,
-        "distributed": {
-            "world_size": run.world_size,
-            "backend": run.backend,
-            "block_size": run.block_size,
-            "blocks": run.blocks,
-            "keep": run.keep,
-            "per_rank": run.per_rank,
-            "stream_rule": ("block b (chains b*block_size ...) draws from torch.Generator seeded by "
-                            "numpy SeedSequence([seed, b]); ranks own contiguous whole blocks, so the chains "
-                            "do not depend on the number of ranks"),
-            "merge": ("per-block (count, mean, M2) in float64, gathered by an exact all-reduce of a zero-padded "
-                      "table and merged with Chan's formula in block order: bit-identical for any number of ranks"),
-            "elapsed_note": "elapsed_s is the slowest rank's sampling time; chain_steps_per_s = chains*steps/elapsed_s",
-        },
+    summary = summary_record(run, tgt, x0, emp_mean=run.mean, emp_cov=run.cov, basis=basis, n_draws=run.moments.n,
+                             ess=ess, ess_note=ess_note, compare_exact=run.keep == "final")
+    summary["predicted_ess"] = None  # chains > 1: no single-trajectory ESS prediction
+    summary["distributed"] = {
+        "world_size": run.world_size,
+        "backend": run.backend,
+        "block_size": run.block_size,
+        "blocks": run.blocks,
+        "keep": run.keep,
+        "per_rank": run.per_rank,
+        "stream_rule": ("block b (chains b*block_size ...) draws from torch.Generator seeded by "
+                        "numpy SeedSequence([seed, b]); ranks own contiguous whole blocks, so the chains "
+                        "do not depend on the number of ranks"),
+        "merge": ("per-block (count, mean, M2) in float64, gathered by an exact all-reduce of a zero-padded "
+                  "table and merged with Chan's formula in block order: bit-identical for any number of ranks"),
+        "elapsed_note": "elapsed_s is the slowest rank's sampling time; chain_steps_per_s = chains*steps/elapsed_s",
     }
-    if run.acceptance_rate is not None:
-        summary["acceptance_rate"] = run.acceptance_rate
     return summary
