@@ -35,8 +35,8 @@ import torch.nn.functional as F
 
 from genbench._io import atomic_path, output_dir, write_json
 from genbench._runtime import device_name, synchronize
-from genbench.distributed import DistContext, DistributedError, agree_on_error, check_agreement
-from genbench.errors import CheckpointError, DivergenceError, GenbenchError, ParameterError
+from genbench.distributed import DistContext, agree_on_error, check_agreement
+from genbench.errors import DivergenceError, GenbenchError, ParameterError
 from genbench.gan.data import MnistData, load_mnist
 from genbench.gan.models import Discriminator, Generator, sample_noise
 from genbench.gan.train import (
@@ -47,10 +47,7 @@ from genbench.gan.train import (
     SAMPLES_NAME,
     STATS,
     TrainConfig,
-    _check_resumable,
     _epoch_records,
-    _load_state,
-    _restore_optimizer,
     build_models,
     build_optimizers,
     data_fingerprint,
@@ -58,6 +55,7 @@ from genbench.gan.train import (
     generate,
     load_checkpoint,
     noise_generator,
+    restore_training_state,
     save_images,
 )
 
@@ -284,26 +282,9 @@ def train_gan_ddp(
     segments: list[dict[str, Any]] = []
     epoch_times: dict[int, list[float]] = {}
     if ckpt is not None:
-        saved_world = int((ckpt.get("distributed") or {}).get("world_size", 1))
-        if saved_world != world:
-            raise DistributedError(
-                f"checkpoint {os.fspath(ckpt_path)!r} was trained with world size {saved_world} but this launch has "
-                f"{world}; resume it with the same total number of processes (e.g. --nproc-per-node {saved_world} on one node)"
-            )
-        _check_resumable(ckpt, cfg, fingerprint, dev, ckpt_path)
-        _load_state(gen, ckpt["generator"], ckpt_path, "generator")
-        _load_state(disc, ckpt["discriminator"], ckpt_path, "discriminator")
-        _restore_optimizer(opt_g, ckpt["opt_g"], ckpt_path, "generator optimiser")
-        _restore_optimizer(opt_d, ckpt["opt_d"], ckpt_path, "discriminator optimiser")
-        try:
-            noise.set_state(ckpt["rng"]["noise"])
-            step = int(ckpt["step"])
-            steps_hist = ckpt["history"]["steps"].to(torch.float32)
-            wall_before = float(ckpt["history"]["wall_time_s"])
-            segments = list(ckpt["history"]["segments"])
-            epoch_times = {int(k): list(v) for k, v in ckpt["history"].get("epoch_times", {}).items()}
-        except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {os.fspath(ckpt_path)!r} has damaged training state ({exc})") from exc
+        step, steps_hist, wall_before, segments, epoch_times = restore_training_state(
+            ckpt, ckpt_path, cfg, fingerprint, dev, gen, disc, opt_g, opt_d, noise, world_size=world
+        )
     elif resume and rank == 0 and not quiet:
         print(f"no {CHECKPOINT_NAME} in {os.fspath(out)}; starting from scratch", file=sys.stderr)
     if rank == 0:

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from genbench._io import atomic_path, output_dir, write_json
 from genbench._runtime import device_name, make_generator, resolve_device, synchronize
 from genbench._validate import choice, positive_float, positive_int, probability
-from genbench.errors import CheckpointError, DivergenceError, ParameterError
+from genbench.errors import CheckpointError, DistributedError, DivergenceError, ParameterError
 from genbench.gan.data import MnistData, assignment_dataloader, load_mnist
 from genbench.gan.models import LATENT_DIM, Discriminator, Generator, sample_noise
 
@@ -487,30 +487,9 @@ def train_gan(
     segments: list[dict[str, Any]] = []
     epoch_times: dict[int, list[float]] = {}  # epoch -> [seconds, it/s] of the segment that finished it
     if ckpt is not None:
-        world = int((ckpt.get("distributed") or {}).get("world_size", 1))
-        if world != 1:
-            # A DDP checkpoint's epochs split the data over ranks; a single process would silently
-            # continue with another split and wrong epoch numbers.
-            raise CheckpointError(
-                f"checkpoint {os.fspath(ckpt_path)!r} was trained with --distributed on {world} processes; "
-                "resume it with torchrun ... --distributed"
-            )
-        _check_resumable(ckpt, cfg, fingerprint, dev, ckpt_path)
-        _load_state(gen, ckpt["generator"], ckpt_path, "generator")
-        _load_state(disc, ckpt["discriminator"], ckpt_path, "discriminator")
-        _restore_optimizer(opt_g, ckpt["opt_g"], ckpt_path, "generator optimiser")
-        _restore_optimizer(opt_d, ckpt["opt_d"], ckpt_path, "discriminator optimiser")
-        try:
-            noise.set_state(ckpt["rng"]["noise"])
-            step = int(ckpt["step"])
-            steps_hist = ckpt["history"]["steps"].to(torch.float32)
-            wall_before = float(ckpt["history"]["wall_time_s"])
-            segments = list(ckpt["history"]["segments"])
-            epoch_times = {int(k): list(v) for k, v in ckpt["history"].get("epoch_times", {}).items()}
-        except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-            raise CheckpointError(f"checkpoint {os.fspath(ckpt_path)!r} has damaged training state ({exc})") from exc
-        if steps_hist.shape != (step, len(STATS)):
-            raise CheckpointError(f"checkpoint {os.fspath(ckpt_path)!r} has a history of {steps_hist.shape[0]} steps but step {step}")
+        step, steps_hist, wall_before, segments, epoch_times = restore_training_state(
+            ckpt, ckpt_path, cfg, fingerprint, dev, gen, disc, opt_g, opt_d, noise
+        )
     elif resume and not quiet:
         print(f"no {CHECKPOINT_NAME} in {os.fspath(out)}; starting from scratch", file=sys.stderr)
     out = output_dir(out, "out")
@@ -599,6 +578,55 @@ def train_gan(
         data_source=data.source, steps=step, epochs_completed=step // spe, wall_time_s=wall_before + loop_time,
         steps_per_s=ran / loop_time if loop_time > 0 else float("nan"), resumed=ckpt is not None, history=history,
     )
+
+
+def restore_training_state(
+    ckpt: dict[str, Any],
+    ckpt_path: Path,
+    cfg: TrainConfig,
+    fingerprint: str,
+    dev: torch.device,
+    gen: torch.nn.Module,
+    disc: torch.nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    noise: torch.Generator,
+    *,
+    world_size: int | None = None,
+) -> tuple[int, torch.Tensor, float, list[dict[str, Any]], dict[int, list[float]]]:
+    """Load a checkpoint's models, optimisers and noise state in place; return (step, step history,
+    wall time so far, run segments, epoch timings). ``world_size`` is None for plain training and
+    the launch's process count for DDP training."""
+    saved_world = int((ckpt.get("distributed") or {}).get("world_size", 1))
+    if saved_world != (world_size or 1):
+        # The epochs' split of the data depends on the world size: another one would silently
+        # continue with another split and wrong epoch numbers.
+        if world_size is None:
+            raise CheckpointError(
+                f"checkpoint {os.fspath(ckpt_path)!r} was trained with --distributed on {saved_world} processes; "
+                "resume it with torchrun ... --distributed"
+            )
+        raise DistributedError(
+            f"checkpoint {os.fspath(ckpt_path)!r} was trained with world size {saved_world} but this launch has "
+            f"{world_size}; resume it with the same total number of processes (e.g. --nproc-per-node {saved_world} on one node)"
+        )
+    _check_resumable(ckpt, cfg, fingerprint, dev, ckpt_path)
+    _load_state(gen, ckpt["generator"], ckpt_path, "generator")
+    _load_state(disc, ckpt["discriminator"], ckpt_path, "discriminator")
+    _restore_optimizer(opt_g, ckpt["opt_g"], ckpt_path, "generator optimiser")
+    _restore_optimizer(opt_d, ckpt["opt_d"], ckpt_path, "discriminator optimiser")
+    try:
+        noise.set_state(ckpt["rng"]["noise"])
+        step = int(ckpt["step"])
+        steps_hist = ckpt["history"]["steps"].to(torch.float32)
+        wall_before = float(ckpt["history"]["wall_time_s"])
+        segments = list(ckpt["history"]["segments"])
+        epoch_times = {int(k): list(v) for k, v in ckpt["history"].get("epoch_times", {}).items()}
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {os.fspath(ckpt_path)!r} has damaged training state ({exc})") from exc
+    if steps_hist.shape != (step, len(STATS)):
+        raise CheckpointError(f"checkpoint {os.fspath(ckpt_path)!r} has a history of {steps_hist.shape[0]} steps but step {step}")
+    return step, steps_hist, wall_before, segments, epoch_times
 
 
 def _check_resumable(ckpt: dict[str, Any], cfg: TrainConfig, fingerprint: str, dev: torch.device, path: Path) -> None:
