@@ -23,7 +23,7 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
             "C2ST with a fresh classifier (test size planned for --epsilon at power 0.8), the GAN's own D, "
             "Fréchet distance and KID in a reference classifier's features (trained by genbench on the "
             "training digits, cached) beside the real-vs-real floor, a chi^2 class-balance test and a "
-            "memorisation sign test. Writes OUT/quality.json."
+            "memorisation Mann–Whitney test. Writes OUT/quality.json."
         ),
     )
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint.pt written by `genbench gan train`")

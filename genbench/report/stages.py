@@ -383,7 +383,7 @@ def _gan_quality(s: dict[str, Any], figs: dict[str, bytes], q: dict[str, Any]) -
         detail=f"dof {cb['dof']}; {cb['classes_present']} of 10 classes present; mean confidence "
                f"{cb['mean_confidence']:.3f}"))
     s["checks"].append(check(
-        "GAN memorisation sign test", None, label=_h0(mem["p_value"] < alpha),
+        "GAN memorisation (one-sided Mann–Whitney)", None, label=_h0(mem["p_value"] < alpha),
         statistic=mem["fraction_nearer_train"], p_value=mem["p_value"], alpha=alpha,
         null_hypothesis=mem["null_hypothesis"],
         detail=f"{mem['n_nearer_train']} of {mem['n']} samples nearer a training image; near copies "
