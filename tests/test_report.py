@@ -410,17 +410,25 @@ def test_gan_quality_section_from_a_real_quality_report() -> None:
     assert "<script" not in _section_html(res).lower()
 
 
-def test_calibration_is_optional_in_quick_and_found_beside_the_reports(tmp_path: Path) -> None:
+def test_calibration_runs_the_quick_study_unless_found_beside_the_reports(tmp_path: Path, monkeypatch) -> None:
     import io
 
+    from genbench.calibration import study as study_mod
     from genbench.report import stages
 
+    calls = []
+
+    def fake_study(profile, *, seed, **kw):  # the real quick study takes ~20 s; its own tests run it
+        calls.append((profile, seed))
+        return syn.study()
+
+    monkeypatch.setattr(study_mod, "run_study", fake_study)
     out = tmp_path / "reports"
     only_cal = [Stage("calibration", "Calibration", stages.calibration)]
     _, rep = build_report(ReportConfig(out=os.fspath(out)), stages=only_cal, stream=io.StringIO())
     sec = rep["sections"][0]
-    assert sec["status"] == "not run" and "genbench calibrate" in sec["reason"]
-    assert rep["verdict"] == "PASS"  # an optional stage left out does not make the report incomplete
+    assert calls == [("quick", 42)]
+    assert sec["status"] == "ok" and "genbench calibrate --profile quick" in sec["paragraphs"][0]
     (out / "calibration").mkdir()
     (out / "calibration" / "calibration.json").write_text(json.dumps(syn.study()), encoding="utf-8")
     _, rep = build_report(ReportConfig(out=os.fspath(out)), stages=only_cal, stream=io.StringIO())
