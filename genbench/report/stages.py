@@ -684,7 +684,7 @@ def calibration_section(study: dict[str, Any], *, how: str) -> SectionResult:
                                         + (": below claim — " + "; ".join(claims_bad) if claims_bad else "")))
     cov = study.get("coverage") or {}
     if cov:
-        s["tables"].append(table("cal-coverage", "Coverage: which checks catch each bug (CI lower bound > 1/2)",
+        s["tables"].append(table("cal-coverage", "Coverage: which checks flag each bug in at least half of the runs",
                                  ["injected bug", "what it breaks", "detected by", "best check", "best rate"],
                                  [[m, c.get("bug"), ", ".join(c.get("detected_by") or []) or "NONE",
                                    c.get("best_check"), c.get("best_rate")] for m, c in cov.items()]))

@@ -31,6 +31,7 @@ same mean trace (ULA's I + μ²P² in whitened form) the statistic has the same 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -111,6 +112,7 @@ def _scale_power(delta: float, n: int, d: int, level: float) -> float:
     return float(scipy.stats.chi2.sf(hi / s, dof) + scipy.stats.chi2.cdf(lo / s, dof))
 
 
+@functools.lru_cache(maxsize=4096)  # planning calls must be cheap when repeated
 def conservation_detectable_effect(n: int, d: int, *, alpha: float = 0.01, power: float = 0.8) -> float:
     """Smallest relative covariance inflation δ (E‖z‖²/d − 1) the one-step check detects with prob ``power``."""
     n = positive_int("n", n)
@@ -123,6 +125,7 @@ def conservation_detectable_effect(n: int, d: int, *, alpha: float = 0.01, power
     return float(scipy.optimize.brentq(lambda t: _scale_power(t, n, d, level) - power, 0.0, 1e6, xtol=1e-10))
 
 
+@functools.lru_cache(maxsize=4096)  # planning calls must be cheap when repeated
 def conservation_required_samples(effect: float, d: int, *, alpha: float = 0.01, power: float = 0.8) -> int:
     """Chains n needed for the one-step check to detect a relative covariance inflation ``effect`` w.p. ``power``."""
     effect = positive_float("effect", effect)

@@ -143,7 +143,8 @@ def _power_hotelling(delta: float, n: int, alpha: float, d: int) -> float:
 
 def _g(u: np.ndarray) -> np.ndarray:
     """u − 1 − log u, accurate near u = 1 (each eigenvalue's contribution to the LR statistic)."""
-    return (u - 1.0) - np.log1p(u - 1.0)
+    with np.errstate(divide="ignore"):  # u = 0 (a singular scatter) gives +inf: a certain rejection
+        return (u - 1.0) - np.log1p(u - 1.0)
 
 
 def cov_lr_statistic(eigenvalues: np.ndarray, k: int) -> float:
