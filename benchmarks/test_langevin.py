@@ -56,6 +56,25 @@ def test_ula_batched(run: Any, device: torch.device, profile: Profile, chains: i
     run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device), work, device)
 
 
+def test_ula_batched_float32(run: Any, device: torch.device, profile: Profile) -> None:
+    """sample_ula at 1e5 chains in float32 (issue 2's 100 M chain-steps/s figure; torch's CPU normal
+    generator is vectorised only in float32)."""
+    chains = 100_000
+    sizes = profile.cuda_ula_steps if device.type == "cuda" else profile.ula_steps
+    steps = sizes[chains]
+    target = seed_target(dtype=torch.float32, device=device)
+    work = Workload(
+        "langevin.ula",
+        "chain-steps/s",
+        chains * steps,
+        variant=f"chains={count_label(chains)},float32",
+        size={"chains": chains, "steps": steps, "dtype": "float32"},
+        baseline=REFERENCE,
+    )
+    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=torch.float32),
+        work, device)
+
+
 def test_mala_batched(run: Any, device: torch.device, profile: Profile) -> None:
     """sample_mala (ULA proposal + Metropolis-Hastings correction) on many chains."""
     chains, steps = profile.mala_chains, profile.mala_steps
