@@ -525,7 +525,8 @@ def bench_section(run: Any, gate: Any, *, how: str) -> SectionResult:
     rows, chart = [], []
     for r in suite_rows(run):
         rec = r.record
-        vs = "(assignment)" if rec.baseline and rec.key == rec.baseline else r.vs_assignment
+        vs = ((("(assignment)" if rec.key.startswith(("langevin.", "gan.")) else "(baseline)"))
+              if rec.baseline and rec.key == rec.baseline else r.vs_assignment)
         rows.append([rec.key, rec.device, rec.throughput, rec.unit, rec.throughput_q1, rec.throughput_q3, rec.rounds,
                      vs, r.cuda_over_cpu, rec.extra.get("compile_s")])
         chart.append({"workload": rec.key, "device": rec.device, "throughput": rec.throughput, "unit": rec.unit})
