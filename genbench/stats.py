@@ -22,6 +22,7 @@ from genbench.errors import ParameterError
 
 __all__ = [
     "as_float64",
+    "spd_matrix",
     "empirical_moments",
     "gaussian_kl",
     "gaussian_w2",
@@ -68,7 +69,7 @@ def _vector(name: str, x: Any, d: int | None = None) -> np.ndarray:
     return arr
 
 
-def _spd(name: str, x: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
+def spd_matrix(name: str, x: Any, d: int) -> tuple[np.ndarray, np.ndarray]:
     """Validate an SPD (d, d) matrix; return it (symmetrised) and its lower Cholesky factor."""
     arr = as_float64(name, x)
     if arr.shape != (d, d):
@@ -97,8 +98,8 @@ def gaussian_kl(m0: Any, S0: Any, m1: Any, S1: Any) -> float:
     m0v = _vector("m0", m0)
     d = m0v.shape[0]
     m1v = _vector("m1", m1, d)
-    s0, _ = _spd("S0", S0, d)
-    s1, l1 = _spd("S1", S1, d)
+    s0, _ = spd_matrix("S0", S0, d)
+    s1, l1 = spd_matrix("S1", S1, d)
     # The eigenvalues μ of S1⁻¹S0 (symmetric-definite generalized problem, no inverse) give
     # tr(S1⁻¹S0) − d − log det(S1⁻¹S0) = Σ(μ − 1 − log μ), each term >= 0 and accurate near μ = 1.
     mu = scipy.linalg.eigh(s0, s1, eigvals_only=True)
@@ -112,8 +113,8 @@ def gaussian_w2(m0: Any, S0: Any, m1: Any, S1: Any) -> float:
     m0v = _vector("m0", m0)
     d = m0v.shape[0]
     m1v = _vector("m1", m1, d)
-    s0, _ = _spd("S0", S0, d)
-    s1, _ = _spd("S1", S1, d)
+    s0, _ = spd_matrix("S0", S0, d)
+    s1, _ = spd_matrix("S1", S1, d)
     r1 = np.real(scipy.linalg.sqrtm(s1))
     cross = np.real(scipy.linalg.sqrtm(r1 @ s0 @ r1))
     bures = float(np.trace(s0) + np.trace(s1) - 2.0 * np.trace(cross))
@@ -126,7 +127,7 @@ def moment_errors(x: Any, mean: Any, cov: Any) -> dict[str, float]:
     em, ec = empirical_moments(x)
     d = em.shape[0]
     m = _vector("mean", mean, d)
-    c, _ = _spd("cov", cov, d)
+    c, _ = spd_matrix("cov", cov, d)
     return {
         "mean_error": float(np.linalg.norm(em - m)),
         "cov_error_fro": float(np.linalg.norm(ec - c, ord="fro")),

@@ -27,7 +27,7 @@ import scipy.stats
 
 from genbench._validate import positive_int, probability
 from genbench.errors import ParameterError
-from genbench.stats import as_float64
+from genbench.stats import as_float64, spd_matrix
 from genbench.targets import Gaussian
 import genbench.testing.power as _pw
 from genbench.testing._result import CheckResult
@@ -68,20 +68,6 @@ def _mean(x: Any, d: int, name: str = "mean") -> np.ndarray:
     return arr
 
 
-def _chol(x: Any, d: int, name: str = "cov") -> tuple[np.ndarray, np.ndarray]:
-    arr = as_float64(name, x)
-    if arr.shape != (d, d):
-        raise ParameterError(f"{name} must have shape ({d}, {d}) to match samples, got {arr.shape}")
-    scale = max(1.0, float(np.abs(arr).max()))
-    if not np.allclose(arr, arr.T, rtol=0.0, atol=1e-8 * scale):
-        raise ParameterError(f"{name} must be symmetric")
-    arr = (arr + arr.T) / 2
-    try:
-        return arr, scipy.linalg.cholesky(arr, lower=True)
-    except np.linalg.LinAlgError as exc:
-        raise ParameterError(f"{name} must be positive definite (Cholesky failed)") from exc
-
-
 def _power_arg(power: float | None) -> float:
     return DEFAULT_POWER if power is None else probability("power", power)
 
@@ -113,7 +99,7 @@ def check_mean(samples: Any, mean: Any, cov: Any, alpha: float = 0.01, *, power:
     x = _samples(samples)
     n, d = x.shape
     m = _mean(mean, d)
-    _, chol = _chol(cov, d)
+    _, chol = spd_matrix("cov", cov, d)
     alpha = probability("alpha", alpha)
     pw = _power_arg(power)
     z = scipy.linalg.solve_triangular(chol, x.mean(axis=0) - m, lower=True)
@@ -170,7 +156,7 @@ def check_cov(
     """Test H0: Cov[x] = cov for i.i.d. Gaussian samples (likelihood-ratio test, exact Wishart null)."""
     x = _samples(samples)
     n, d = x.shape
-    c0, _ = _chol(cov, d)
+    c0, _ = spd_matrix("cov", cov, d)
     alpha = probability("alpha", alpha)
     pw = _power_arg(power)
     if mean is None:
