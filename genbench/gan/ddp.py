@@ -54,6 +54,7 @@ from genbench.gan.train import (
     epoch_permutation,
     generate,
     load_checkpoint,
+    history_record,
     noise_generator,
     restore_training_state,
     save_images,
@@ -347,26 +348,14 @@ def train_gan_ddp(
         segments.append({"start_step": start_step, "end_step": step, "seconds": loop_time, "device": device_name(dev),
                          "step_mode": cfg.step_mode, "world_size": world})
     it_s = ran / loop_time if loop_time > 0 else None
-    history = {
-        "config": cfg.to_dict(),
-        "data_source": data.source,
-        "data_fingerprint_md5": fingerprint,
-        "n_train": n,
-        "steps_per_epoch": spe,
-        "steps": step,
-        "epochs_completed": step // spe,
-        "wall_time_s": wall_before + loop_time,
-        "this_run": {"steps": ran, "seconds": loop_time, "it_per_s": it_s,
-                     "images_per_s": it_s * cfg.batch_size * world if it_s else None,
-                     "per_rank_seconds": per_rank_seconds},
-        "segments": segments,
-        "device": device_name(dev),
-        "distributed": dist_record,
-        "torch_version": str(torch.__version__),
-        "epochs": _epoch_records(steps_hist, spe, epoch_times),
-        "per_step": {k: steps_hist[:, j].tolist() for j, k in enumerate(STATS)},
-        "per_step_note": f"per-step statistics are averaged over the {world} ranks (the effective batch's means)",
-    }
+    history = history_record(
+        cfg, data, fingerprint, n, spe, step, wall_before + loop_time, segments, dev, steps_hist, epoch_times,
+        this_run={"steps": ran, "seconds": loop_time, "it_per_s": it_s,
+                  "images_per_s": it_s * cfg.batch_size * world if it_s else None,
+                  "per_rank_seconds": per_rank_seconds},
+    )
+    history["distributed"] = dist_record
+    history["per_step_note"] = f"per-step statistics are averaged over the {world} ranks (the effective batch's means)"
     hist_path = out / HISTORY_NAME
     if rank == 0:
         write_json(hist_path, history)

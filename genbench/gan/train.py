@@ -553,23 +553,11 @@ def train_gan(
     ran = step - start_step
     if ran:
         segments.append({"start_step": start_step, "end_step": step, "seconds": loop_time, "device": device_name(dev), "step_mode": cfg.step_mode})
-    history = {
-        "config": cfg.to_dict(),
-        "data_source": data.source,
-        "data_fingerprint_md5": fingerprint,
-        "n_train": n,
-        "steps_per_epoch": spe,
-        "steps": step,
-        "epochs_completed": step // spe,
-        "wall_time_s": wall_before + loop_time,
-        "this_run": {"steps": ran, "seconds": loop_time, "it_per_s": ran / loop_time if loop_time > 0 else None,
-                     "total_seconds": time.perf_counter() - run_start},
-        "segments": segments,
-        "device": device_name(dev),
-        "torch_version": str(torch.__version__),
-        "epochs": _epoch_records(steps_hist, spe, epoch_times),
-        "per_step": {k: steps_hist[:, j].tolist() for j, k in enumerate(STATS)},
-    }
+    history = history_record(
+        cfg, data, fingerprint, n, spe, step, wall_before + loop_time, segments, dev, steps_hist, epoch_times,
+        this_run={"steps": ran, "seconds": loop_time, "it_per_s": ran / loop_time if loop_time > 0 else None,
+                  "total_seconds": time.perf_counter() - run_start},
+    )
     hist_path = write_json(out / HISTORY_NAME, history)
     samples = save_images(generate(gen, 10), out / SAMPLES_NAME, nrow=10)
     grid = save_images(generate(gen, 100), out / GRID_NAME, nrow=10)
@@ -578,6 +566,40 @@ def train_gan(
         data_source=data.source, steps=step, epochs_completed=step // spe, wall_time_s=wall_before + loop_time,
         steps_per_s=ran / loop_time if loop_time > 0 else float("nan"), resumed=ckpt is not None, history=history,
     )
+
+
+def history_record(
+    cfg: TrainConfig,
+    data: MnistData,
+    fingerprint: str,
+    n: int,
+    spe: int,
+    step: int,
+    wall_time_s: float,
+    segments: list[dict[str, Any]],
+    dev: torch.device,
+    steps_hist: torch.Tensor,
+    epoch_times: dict[int, list[float]],
+    *,
+    this_run: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``history.json`` dict of a run (plain and DDP training alike; DDP adds its own keys)."""
+    return {
+        "config": cfg.to_dict(),
+        "data_source": data.source,
+        "data_fingerprint_md5": fingerprint,
+        "n_train": n,
+        "steps_per_epoch": spe,
+        "steps": step,
+        "epochs_completed": step // spe,
+        "wall_time_s": wall_time_s,
+        "this_run": this_run,
+        "segments": segments,
+        "device": device_name(dev),
+        "torch_version": str(torch.__version__),
+        "epochs": _epoch_records(steps_hist, spe, epoch_times),
+        "per_step": {k: steps_hist[:, j].tolist() for j, k in enumerate(STATS)},
+    }
 
 
 def restore_training_state(
