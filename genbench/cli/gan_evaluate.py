@@ -17,13 +17,13 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
     """Add `genbench gan evaluate` to the `gan` sub-subparsers."""
     p = gan_subparsers.add_parser(
         "evaluate",
-        help="judge a checkpoint's samples (C2ST, FD, KID, class balance, memorisation)",
+        help="judge a checkpoint's samples (C2ST, FD, KID, class balance, memorisation, diversity)",
         description=(
             "Generate N images from a checkpoint's generator and compare them with held-out real MNIST digits: "
             "C2ST with a fresh classifier (test size planned for --epsilon at power 0.8), the GAN's own D, "
             "Fréchet distance and KID in a reference classifier's features (trained by genbench on the "
-            "training digits, cached) beside the real-vs-real floor, a chi^2 class-balance test and a "
-            "memorisation Mann–Whitney test. Writes OUT/quality.json."
+            "training digits, cached) beside the real-vs-real floor, a chi^2 class-balance test, a "
+            "memorisation Mann–Whitney test and a diversity permutation test. Writes OUT/quality.json."
         ),
     )
     p.add_argument("--checkpoint", required=True, metavar="PATH", help="checkpoint.pt written by `genbench gan train`")
@@ -41,8 +41,8 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--alpha", type=float, default=0.05, help="level of the C2ST and the other tests (default 0.05)")
     p.add_argument("--epsilon", type=float, default=0.05,
                    help="C2ST accuracy excess over 1/2 to detect with power 0.8; sets the test size (default 0.05)")
-    p.add_argument("--c2st-classifier", choices=("mlp", "cnn"), default="mlp",
-                   help="C2ST classifier: the seed's D architecture (mlp) or a small CNN")
+    p.add_argument("--c2st-classifier", choices=("cnn", "mlp"), default="cnn",
+                   help="C2ST classifier: a small CNN (default) or the seed's D architecture (mlp)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run_evaluate)
 

@@ -388,6 +388,15 @@ def _gan_quality(s: dict[str, Any], figs: dict[str, bytes], q: dict[str, Any]) -
         null_hypothesis=mem["null_hypothesis"],
         detail=f"{mem['n_nearer_train']} of {mem['n']} samples nearer a training image; near copies "
                f"{mem['near_copies']} ({mem['metric']})"))
+    div = q.get("diversity")  # absent from quality.json files of older genbench versions
+    if div is not None:
+        s["checks"].append(check(
+            "GAN diversity (permutation test)", None, label=_h0(div["p_value"] < alpha),
+            statistic=div["relative_reduction"], p_value=div["p_value"], alpha=alpha,
+            null_hypothesis=div["null_hypothesis"],
+            detail=f"mean within-set NN distance {div['mean_nn_generated']:.3g} generated vs {div['mean_nn_real']:.3g} "
+                   f"real; {div['near_duplicates_generated']} near duplicates; detects a reduction ≥ "
+                   f"{div['detectable_relative_reduction']:.3f} with power {div['power']:g}"))
     own = q.get("own_discriminator") or {}
     rows = [
         ["C2ST accuracy", c["accuracy"], [c["ci_low"], c["ci_high"]], c["p_value"], "0.5 (indistinguishable)",
@@ -405,6 +414,11 @@ def _gan_quality(s: dict[str, Any], figs: dict[str, bytes], q: dict[str, Any]) -
         ["memorisation: fraction nearer train", mem["fraction_nearer_train"], None, mem["p_value"], 0.5,
          f"median NN distance train {mem['median_nn_train']:.3g} vs held-out {mem['median_nn_heldout']:.3g}"],
     ]
+    if div is not None:
+        rows.append(["diversity: relative drop of within-set NN distance", div["relative_reduction"], None,
+                     div["p_value"], 0.0, f"{div['near_duplicates_generated']} near duplicates among {div['n']} "
+                     f"generated, {div['near_duplicates_real']} among {div['n_real']} real; "
+                     f"{div['n_permutations']} permutations"])
     if own:
         rows.append(["GAN's own D: mean D(real)", own.get("mean_d_real"), None, None, None,
                      "co-adapted with G: reported, not trusted"])

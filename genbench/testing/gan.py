@@ -22,12 +22,14 @@ from genbench.gan import quality
 from genbench.testing._result import CheckResult
 
 __all__ = [
+    "assert_diverse",
     "assert_indistinguishable",
     "assert_kid_consistent_with_zero",
     "assert_not_memorised",
     "assert_not_mode_collapsed",
     "check_c2st",
     "check_class_balance",
+    "check_diversity",
     "check_kid",
     "check_not_memorised",
     "chi2_detectable_w",
@@ -42,7 +44,7 @@ def check_c2st(
     epsilon: float | None = None,
     power: float = 0.8,
     n_test: int | None = None,
-    classifier: str = "mlp",
+    classifier: str = "cnn",
     epochs: int = 10,
     seed: int = 0,
     device: str | torch.device = "cpu",
@@ -197,3 +199,39 @@ def check_not_memorised(fake: Any, train: Any, heldout: Any, *, alpha: float = 0
 def assert_not_memorised(fake: Any, train: Any, heldout: Any, **kwargs: Any) -> CheckResult:
     """Raise CheckFailed when generated images sit significantly nearer the training set at level alpha."""
     return check_not_memorised(fake, train, heldout, **kwargs).raise_if_rejected()
+
+
+def check_diversity(
+    fake: Any, real: Any, *, alpha: float = 0.05, power: float = 0.8, n_permutations: int = 999, seed: int = 0
+) -> CheckResult:
+    """Permutation test of H0 "generated images are exchangeable with real ones" against "less diverse".
+
+    The statistic is the drop of the mean within-set nearest-neighbour distance (pixel L2) from the
+    real set to the generated set: duplicates and a mode collapsed onto a few images make it large,
+    even when the class histogram is intact. The p-value is exact under H0 (a permutation test).
+    """
+    alpha = _validate.probability("alpha", alpha)
+    n_permutations = _validate.positive_int("n_permutations", n_permutations, minimum=19)
+    if (n_permutations + 1) * alpha < 1:
+        raise ParameterError(
+            f"n_permutations={n_permutations} cannot reach alpha={alpha:g}: the smallest permutation p-value "
+            f"is 1/(n_permutations+1); use n_permutations >= {math.ceil(1 / alpha) - 1}"
+        )
+    d = quality.diversity(fake, real, n_permutations=n_permutations, alpha=alpha, power=power, seed=seed)
+    return CheckResult(
+        name="diversity",
+        null_hypothesis=d["null_hypothesis"],
+        statistic=d["relative_reduction"],
+        p_value=d["p_value"],
+        alpha=alpha,
+        n=d["n"],
+        detectable_effect=d["detectable_relative_reduction"],
+        effect_unit="relative reduction of the mean within-set nearest-neighbour distance (approximate)",
+        power=power,
+        details=d,
+    )
+
+
+def assert_diverse(fake: Any, real: Any, **kwargs: Any) -> CheckResult:
+    """Raise CheckFailed when generated images are significantly nearer to each other than real ones at level alpha."""
+    return check_diversity(fake, real, **kwargs).raise_if_rejected()
