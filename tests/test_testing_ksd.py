@@ -20,6 +20,7 @@ from genbench.langevin.ula import sample_ula
 from genbench.stats import ess
 from genbench.targets import Gaussian, from_log_prob, seed_target
 from genbench.testing.ksd import (
+    MIN_MARKOV_ESS,
     assert_ksd,
     check_ksd,
     gaussian_ksd_squared,
@@ -173,6 +174,16 @@ def test_markov_bootstrap_on_one_correlated_chain() -> None:
     assert not res.passed, res.message()
 
 
+def test_markov_bootstrap_refuses_a_chain_too_short_for_it() -> None:
+    """An unthinned MALA chain of 1000 steps (ESS ~30, seed 0) is refused, naming min_ess; min_ess=0 runs it."""
+    x0 = TARGET.sample(1, torch.Generator().manual_seed(0))
+    chain = sample_mala(TARGET, 1000, 0.15, x0=x0, seed=0, keep="trace").trace[:, 0, :]
+    with pytest.raises(ParameterError, match=r"effective sample size is \d+ < min_ess=50"):
+        check_ksd(chain, TARGET, bootstrap="markov", flip_prob=0.03)
+    res = check_ksd(chain, TARGET, bootstrap="markov", flip_prob=0.03, min_ess=0, n_boot=99)
+    assert res.details["chain_ess"] < 50
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -180,6 +191,8 @@ def test_markov_bootstrap_on_one_correlated_chain() -> None:
         (lambda: check_ksd(np.full((10, 2), np.inf), TARGET), "finite"),
         (lambda: check_ksd(np.zeros((10, 2)), TARGET, bootstrap="markov"), "flip_prob is required"),
         (lambda: check_ksd(np.zeros((10, 2)), TARGET, flip_prob=0.1), "flip_prob applies only"),
+        (lambda: check_ksd(np.random.default_rng(0).normal(size=(40, 2)), TARGET, bootstrap="markov", flip_prob=0.1,
+                           min_ess=-1), "min_ess must be"),
         (lambda: check_ksd(np.zeros((10, 2)), TARGET, bootstrap="block"), "bootstrap must be one of"),
         (lambda: check_ksd(np.zeros((10, 2)), TARGET, n_boot=5), "n_boot"),
         (lambda: kernel_stein_discrepancy(np.zeros((10, 2)), TARGET, beta=-1.5), "beta must be in"),
@@ -202,7 +215,7 @@ def test_false_alarm_rates_iid_and_markov() -> None:
     The wild bootstrap is only asymptotically valid. A first run of (ii) on UNTHINNED chains (1000 steps,
     τ ≈ 34, ESS ≈ 30) gave 26/200 = 0.13 false alarms (Rademacher on the same chains: 89/200), so this test
     was moved to the thinned regime and the docs say to thin; the unthinned rates are still printed, with the
-    Rademacher rate on the correlated chains and the detection rate of a uniform law with Σ's moments
+    Rademacher rate on the correlated chains (run with min_ess=0: check_ksd now refuses them by default) and the detection rate of a uniform law with Σ's moments
     (n = 1000, seeds 4000..4199), all with CP 95% intervals."""
     a = 0.05
     seeds = range(4000, 4200)
@@ -217,7 +230,8 @@ def test_false_alarm_rates_iid_and_markov() -> None:
         flip = _pilot_flip_prob(0.15, thin)
         chains = sample_mala(TARGET, 1000 * thin, 0.15, chains=ns, x0=x0, seed=4321, keep="trace", thin=thin).trace
         counts[f"markov_thin{thin}"] = sum(
-            not check_ksd(chains[:, c, :], TARGET, alpha=a, seed=c, n_boot=499, bootstrap="markov", flip_prob=flip).passed
+            not check_ksd(chains[:, c, :], TARGET, alpha=a, seed=c, n_boot=499, bootstrap="markov", flip_prob=flip,
+                          min_ess=0 if thin == 1 else MIN_MARKOV_ESS).passed
             for c in range(ns)
         )
         counts[f"rademacher_on_chain_thin{thin}"] = sum(
