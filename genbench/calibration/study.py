@@ -1055,10 +1055,14 @@ def pool_map(workers: int) -> Iterator[Callable[[Callable[[Any], Trial], list[An
     """A ``map_fn`` for ``run_study`` spreading trials over ``workers`` processes (same table as serial).
 
     Workers are spawned, not forked: forking a process whose torch thread pool is running can deadlock.
+    Each worker gets an equal share of this process's torch threads (at least one): N workers with
+    the default pool each would oversubscribe the cores, and torch's OpenMP threads spin-wait.
     """
     workers = positive_int("workers", workers)
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+    threads = max(1, torch.get_num_threads() // workers)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=torch.set_num_threads,
+                             initargs=(threads,)) as pool:
         yield lambda fn, tasks: pool.map(fn, tasks, chunksize=8)
 
 
