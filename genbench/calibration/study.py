@@ -1110,7 +1110,7 @@ def format_table(study: dict[str, Any]) -> str:
         if cov["detected_by"]:
             by = ", ".join(cov["detected_by"])
         elif cov["best_check"] is None:
-            by = "not run (quick: claimed pairs only; or its checks are unavailable)"
+            by = "not run in this study (quick: claimed pairs only; --check chosen; or its checks are unavailable)"
         else:
             by = f"NONE (best: {cov['best_check']} at {cov['best_rate']:.2f})"
         lines.append(f"  {m:32s} {by}")
