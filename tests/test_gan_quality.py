@@ -379,6 +379,8 @@ def test_diversity_rejects_bad_input() -> None:
         check_diversity(x, x, n_permutations=5)
     with pytest.raises(DataError, match="fake must be images"):
         check_diversity(torch.zeros(30, 784), x)
+    with pytest.raises(DataError, match="real holds only identical images"):
+        check_diversity(torch.rand(30, 1, 28, 28), x)
 
 
 # --------------------------------------------------------------------------------------- CLI

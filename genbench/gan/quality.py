@@ -507,6 +507,11 @@ def diversity(
     alpha = _validate.probability("alpha", alpha)
     power = _validate.probability("power", power)
     seed = _validate.positive_int("seed", seed, minimum=0)
+    if (b + 1) * alpha < 1:
+        raise ParameterError(
+            f"n_permutations={b} cannot reach alpha={alpha:g}: the smallest permutation p-value is "
+            f"1/(n_permutations+1); use n_permutations >= {math.ceil(1 / alpha) - 1}"
+        )
     n_f, n_r = len(x_fake), len(x_real)
     z = torch.cat([x_fake, x_real]).flatten(1).double()
     n = len(z)
@@ -530,6 +535,9 @@ def diversity(
     observed[0, :n_f] = True
     nn_obs = _within_group_nn(dist, idx, observed, z)[0]
     t_obs = float(nn_obs[n_f:].mean() - nn_obs[:n_f].mean())
+    mean_real = float(nn_obs[n_f:].mean())
+    if mean_real <= 0:
+        raise DataError("real holds only identical images: its diversity is zero and the test has no scale")
     gen = make_generator(seed)
     perms = []
     for chunk in range(0, b, 64):
@@ -539,21 +547,21 @@ def diversity(
         lab.scatter_(1, order[:, :n_f], True)
         perms.append(stat(lab))
     t_perm = torch.cat(perms)
+    # A permutation equal to the observed labelling must count as ">=", though its sums ran in another order.
     p = (1.0 + float((t_perm >= t_obs - 1e-12 * abs(t_obs)).sum())) / (b + 1.0)
-    mean_real = float(nn_obs[n_f:].mean())
     sd = float(t_perm.std())
     z_sum = float(scipy.stats.norm.isf(alpha) + scipy.stats.norm.ppf(power))
     dup_tol = 0.01 * float(nn_obs[n_f:].median())  # 1% of the real median: a near-duplicate
     return {
         "null_hypothesis": "generated and real images are exchangeable (generated images no nearer to each other)",
         "statistic": t_obs,
-        "relative_reduction": t_obs / mean_real if mean_real > 0 else math.nan,
+        "relative_reduction": t_obs / mean_real,
         "p_value": p,
         "mean_nn_generated": float(nn_obs[:n_f].mean()),
         "mean_nn_real": mean_real,
         "near_duplicates_generated": int((nn_obs[:n_f] < dup_tol).sum()),
         "near_duplicates_real": int((nn_obs[n_f:] < dup_tol).sum()),
-        "detectable_relative_reduction": z_sum * sd / mean_real if mean_real > 0 else None,
+        "detectable_relative_reduction": z_sum * sd / mean_real,
         "power": power,
         "alpha": alpha,
         "n": n_f,
