@@ -37,23 +37,27 @@ def test_reference_loop(run: Any, device: torch.device, profile: Profile) -> Non
     run(lambda: reference_langevin(steps, STEP_SIZE, seed=0), work, device)
 
 
+def _time_ula(run: Any, device: torch.device, chains: int, steps: int, dtype: torch.dtype, variant: str) -> None:
+    """Time sample_ula on ``chains`` chains for ``steps`` steps in ``dtype``, keeping only the final state."""
+    target = seed_target(dtype=dtype, device=device)
+    work = Workload(
+        "langevin.ula",
+        "chain-steps/s",
+        chains * steps,
+        variant=variant,
+        size={"chains": chains, "steps": steps, "dtype": str(dtype).removeprefix("torch.")},
+        baseline=REFERENCE,
+    )
+    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=dtype), work, device)
+
+
 @pytest.mark.parametrize("chains", [1_000, 100_000, 1_000_000, 10_000_000], ids=count_label)
 def test_ula_batched(run: Any, device: torch.device, profile: Profile, chains: int) -> None:
     """sample_ula on ``chains`` independent chains, keeping only the final state."""
     sizes = profile.cuda_ula_steps if device.type == "cuda" else profile.ula_steps
     if chains not in sizes:
         pytest.skip(f"{count_label(chains)} chains is not a {device.type} size in the {profile.name} profile")
-    steps = sizes[chains]
-    target = seed_target(device=device)
-    work = Workload(
-        "langevin.ula",
-        "chain-steps/s",
-        chains * steps,
-        variant=f"chains={count_label(chains)}",
-        size={"chains": chains, "steps": steps, "dtype": "float64"},
-        baseline=REFERENCE,
-    )
-    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device), work, device)
+    _time_ula(run, device, chains, sizes[chains], torch.float64, f"chains={count_label(chains)}")
 
 
 def test_ula_batched_float32(run: Any, device: torch.device, profile: Profile) -> None:
@@ -61,18 +65,7 @@ def test_ula_batched_float32(run: Any, device: torch.device, profile: Profile) -
     generator is vectorised only in float32)."""
     chains = 100_000
     sizes = profile.cuda_ula_steps if device.type == "cuda" else profile.ula_steps
-    steps = sizes[chains]
-    target = seed_target(dtype=torch.float32, device=device)
-    work = Workload(
-        "langevin.ula",
-        "chain-steps/s",
-        chains * steps,
-        variant=f"chains={count_label(chains)},float32",
-        size={"chains": chains, "steps": steps, "dtype": "float32"},
-        baseline=REFERENCE,
-    )
-    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=torch.float32),
-        work, device)
+    _time_ula(run, device, chains, sizes[chains], torch.float32, f"chains={count_label(chains)},float32")
 
 
 def test_mala_batched(run: Any, device: torch.device, profile: Profile) -> None:

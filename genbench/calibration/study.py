@@ -669,32 +669,34 @@ IMAGE_NAMES = tuple(m.name for m in IMAGE_MUTANTS)
 GAN_SCENARIO = {"real": "MNIST test split, reference and candidate disjoint", "images": "profile.images per set"}
 
 
+def _c2st_check(name: str, classifier: str, described: str, *, claims: dict[str, float], why: str) -> Check:
+    """The C2ST check with one classifier architecture (same H0, scenario and mutants for every one)."""
+    return Check(
+        name=name,
+        domain="gan",
+        function="genbench.testing.gan.check_c2st",
+        null_hypothesis="candidate and real held-out digits have the same law (C2ST accuracy = 1/2)",
+        scenario={**GAN_SCENARIO, "epsilon": "profile.c2st_epsilon (test size planned for power 0.8)",
+                  "classifier": f"{described}, 10 epochs"},
+        mutants=IMAGE_NAMES,
+        trial=_trial_c2st(classifier),
+        claims=claims,
+        why=why,
+    )
+
+
 def _gan_checks() -> list[Check]:
     return [
-        Check(
-            name="c2st",
-            domain="gan",
-            function="genbench.testing.gan.check_c2st",
-            null_hypothesis="candidate and real held-out digits have the same law (C2ST accuracy = 1/2)",
-            scenario={**GAN_SCENARIO, "epsilon": "profile.c2st_epsilon (test size planned for power 0.8)",
-                      "classifier": "small CNN (the default), 10 epochs"},
-            mutants=IMAGE_NAMES,
-            trial=_trial_c2st("cnn"),
+        _c2st_check(
+            "c2st", "cnn", "small CNN (the default)",
             claims=_claims("additive_noise", "blurred", "single_class"),
             why=(
                 "pixel noise on the flat background and a 1-pixel blur are local textures a convolution sees "
                 "on every image; a one-digit set is separable by class; a copied training set is the same law"
             ),
         ),
-        Check(
-            name="c2st_mlp",
-            domain="gan",
-            function="genbench.testing.gan.check_c2st",
-            null_hypothesis="candidate and real held-out digits have the same law (C2ST accuracy = 1/2)",
-            scenario={**GAN_SCENARIO, "epsilon": "profile.c2st_epsilon (test size planned for power 0.8)",
-                      "classifier": "the seed's D architecture (MLP), 10 epochs"},
-            mutants=IMAGE_NAMES,
-            trial=_trial_c2st("mlp"),
+        _c2st_check(
+            "c2st_mlp", "mlp", "the seed's D architecture (MLP)",
             claims=_claims("single_class"),
             why=(
                 "kept to show why it is not the default: a 784-512-256 MLP fitted to ~850 images memorises "

@@ -38,6 +38,7 @@ import torch
 from genbench._runtime import make_generator
 from genbench._validate import choice, positive_float, positive_int, probability
 from genbench.errors import ParameterError
+from genbench.stats import ess
 from genbench.targets import Gaussian, Target
 from genbench.testing._result import CheckResult
 
@@ -263,8 +264,6 @@ def check_ksd(
     n = x.shape[0]
     chain_ess = None
     if bootstrap == "markov":
-        from genbench.stats import ess
-
         chain_ess = float(np.min(ess(x.detach().cpu().double().numpy()[None])))
         if chain_ess < min_ess:
             raise ParameterError(
