@@ -1,4 +1,8 @@
-"""Shared fixtures: repository paths, offline MNIST location, CUDA skipping."""
+"""Shared fixtures: repository paths, offline MNIST location, CUDA skipping.
+
+``record_check``, the ``statistical`` marker and the α budget come from genbench's pytest plugin
+(``genbench/pytest_plugin.py``, loaded through its ``pytest11`` entry point when genbench is installed).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from genbench.pytest_plugin import missing_resource
+
+# pytester: the plugin's own tests run throw-away projects (tests/test_testing_plugin.py).
+pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parents[1]
 # The real 10 000-image MNIST test split lies beside the checkout on the project's machines;
@@ -18,7 +27,7 @@ MNIST_TEST_ROOT = Path(os.environ.get("GENBENCH_MNIST_TEST", ROOT.parent / "shar
 def mnist_test_root() -> Path:
     """Root folder holding MNIST/raw/t10k-*; skips when the offline copy is absent."""
     if not (MNIST_TEST_ROOT / "MNIST" / "raw").is_dir():
-        pytest.skip(f"real MNIST test split not found at {MNIST_TEST_ROOT} (set GENBENCH_MNIST_TEST)")
+        missing_resource(f"real MNIST test split not found at {MNIST_TEST_ROOT} (set GENBENCH_MNIST_TEST)")
     return MNIST_TEST_ROOT
 
 
@@ -30,21 +39,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "cuda" in item.keywords or "cuda_heavy" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture
-def record_check(record_property):  # type: ignore[no-untyped-def]
-    """Record a CheckResult's statistic, p-value, alpha and verdict in the JUnit XML (for the report)."""
-
-    def _record(result):  # type: ignore[no-untyped-def]
-        prefix = f"check.{result.name}"
-        record_property(f"{prefix}.statistic", result.statistic)
-        record_property(f"{prefix}.p_value", result.p_value)
-        record_property(f"{prefix}.alpha", result.alpha)
-        record_property(f"{prefix}.n", result.n)
-        record_property(f"{prefix}.passed", result.passed)
-        if result.detectable_effect is not None:
-            record_property(f"{prefix}.detectable_effect", result.detectable_effect)
-        return result
-
-    return _record

@@ -13,6 +13,7 @@ Example::
     assert_matches_gaussian(draws[:n], mean, cov, alpha=0.01, power=0.99, effect=0.1)
 """
 
+from genbench._seed_offset import offset_seed
 from genbench.testing._result import CheckResult
 
 # One import line per submodule and one block of names each in __all__: add new checks below.
@@ -70,6 +71,7 @@ from genbench.testing.shape import (
 
 __all__ = [
     "CheckResult",
+    "offset_seed",
     # gaussian.py
     "assert_cov",
     "assert_matches_gaussian",
