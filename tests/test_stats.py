@@ -1,4 +1,8 @@
-"""Tests of genbench.stats: moments, Gaussian KL/W2 closed forms, autocorrelation, ESS and split-R-hat."""
+"""Tests of genbench.stats: moments, Gaussian KL/W2 closed forms, autocorrelation, ESS and split-R-hat.
+
+Every statistical test states H0, alpha (declared to genbench's pytest plugin) and its seeds, which go
+through ``offset_seed`` (``GENBENCH_SEED_OFFSET`` re-rolls them); nothing is retried.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import scipy.signal
 import scipy.stats
 import torch
 
+from gaussian_draws import gaussian_draws
 from genbench.errors import ParameterError
 from genbench.stats import (
     _geyer,
@@ -21,6 +26,7 @@ from genbench.stats import (
     moment_errors,
     split_rhat,
 )
+from genbench.testing import offset_seed
 
 SIGMA = np.array([[1.0, 0.9], [0.9, 1.0]])
 MEAN = np.array([1.0, 1.0])
@@ -107,7 +113,7 @@ def test_kl_w2_reject_bad_covariances() -> None:
 
 
 def test_moment_errors_reports_all_four() -> None:
-    x = np.random.default_rng(0).multivariate_normal(MEAN, SIGMA, size=1000)
+    x = gaussian_draws(0, 1000, MEAN, SIGMA)  # the identities below hold for any draws
     errs = moment_errors(x, MEAN, SIGMA)
     em, ec = empirical_moments(x)
     assert errs["mean_error"] == pytest.approx(np.linalg.norm(em - MEAN))
@@ -119,13 +125,26 @@ def test_moment_errors_reports_all_four() -> None:
 # ---------------------------------------------------------------- autocorrelation, ESS, R-hat
 
 
+# Bartlett's asymptotic variance of the lag-k sample autocorrelation of AR(1) (Box, Jenkins & Reinsel,
+# eq. 2.1.15): var r_k ≈ [(1 + ρ²)(1 − ρ^{2k})/(1 − ρ²) − 2kρ^{2k}] / n.
+ACF_RHO, ACF_N, ACF_LAGS, ACF_ALPHA = 0.8, 200_000, 5, 1e-6
+
+
+def _bartlett_sd(rho: float, n: int, k: np.ndarray) -> np.ndarray:
+    return np.sqrt(((1 + rho**2) * (1 - rho ** (2 * k)) / (1 - rho**2) - 2 * k * rho ** (2 * k)) / n)
+
+
+@pytest.mark.statistical(alpha=ACF_ALPHA)
 def test_autocorrelation_of_ar1_decays_geometrically() -> None:
-    x = _ar1(0.8, 200_000, seed=3)[0]
+    """H0: the sample autocorrelations of n = 200 000 stationary AR(1) draws (ρ = 0.8) at lags 1..5 are
+    ρ^k up to Bartlett's asymptotic sd; two-sided z-tests, alpha 1e-6 (Bonferroni over the 5 lags);
+    seed offset_seed(3). Detects e.g. a lag off by one (ρ^{k±1}: 50-100 sd away) or a missing centring."""
+    x = _ar1(ACF_RHO, ACF_N, seed=offset_seed(3))[0]
     ac = autocorrelation(x)
     assert ac[0] == 1.0
-    # Bartlett: sd of the lag-k sample autocorrelation of AR(1) is about sqrt((1+ρ²)/(1−ρ²)/n) <= 0.005
-    # here; 5 sd is a deterministic-seed sanity bound, not a tuned tolerance.
-    np.testing.assert_allclose(ac[1:6], 0.8 ** np.arange(1, 6), atol=0.025)
+    k = np.arange(1, ACF_LAGS + 1)
+    z = np.abs(ac[1 : ACF_LAGS + 1] - ACF_RHO**k) / _bartlett_sd(ACF_RHO, ACF_N, k)
+    assert np.all(z <= scipy.stats.norm.isf(ACF_ALPHA / (2 * ACF_LAGS))), z
 
 
 def test_autocorrelation_rejects_constant_and_short() -> None:
@@ -140,48 +159,53 @@ def _sokal_band(ess_hat: float, window: int, truth: float, n: int, z: float) -> 
     return abs(ess_hat / truth - 1.0), z * math.sqrt(2.0 * (2 * window + 1) / n)
 
 
-@pytest.mark.statistical
+# Each ESS test is one assertion at ESS_ALPHA, Bonferroni over its seeds (two-sided z per seed).
+ESS_ALPHA, ESS_SEEDS = 5e-5, 10
+
+
+@pytest.mark.statistical(alpha=ESS_ALPHA)
 @pytest.mark.parametrize("rho", [0.0, 0.5, 0.9])
 def test_ess_of_ar1_matches_theory(rho: float) -> None:
-    """H0: the ESS estimate of n stationary AR(1) draws is n(1−ρ)/(1+ρ) up to its sampling error.
+    """H0: the ESS estimate of n = 20 000 stationary AR(1) draws is n(1−ρ)/(1+ρ) up to its sampling error.
 
-    alpha 0.01 family-wise over seeds 0..9 (Bonferroni: each seed at 0.001, two-sided z = 3.29).
-    The sampling error is Sokal's asymptotic var(τ̂)/τ² ≈ 2(2M+1)/n for a window-M estimator
-    (Sokal 1997, eq. 3.19), with M the lag where this Geyer estimator truncated its sum.
+    alpha 5e-5 over 10 seeds offset_seed(0..9) (Bonferroni: two-sided z = 4.56 each). The sampling error
+    is Sokal's asymptotic var(τ̂)/τ² ≈ 2(2M+1)/n for a window-M estimator (Sokal 1997, eq. 3.19), with
+    M the lag where this Geyer estimator truncated its sum; the per-seed band's false-alarm rate is
+    measured in the slow test below. Detects an ESS that ignores autocorrelation (ρ = 0.9: 19x too large).
     """
-    n, seeds = 20_000, range(10)
-    z = scipy.stats.norm.ppf(1 - 0.01 / (2 * len(seeds)))
+    n = 20_000
+    z = scipy.stats.norm.isf(ESS_ALPHA / (2 * ESS_SEEDS))
     truth = n * (1 - rho) / (1 + rho)
-    for seed in seeds:
+    for seed in map(offset_seed, range(ESS_SEEDS)):
         est, window = _geyer(_ar1(rho, n, seed))
         err, bound = _sokal_band(est, window, truth, n, z)
         assert err <= bound, f"seed {seed}: ESS {est:.1f} vs theory {truth:.1f}: rel. error {err:.3f} > {bound:.3f}"
         assert ess(_ar1(rho, n, seed)[0]) == est  # the public function is the same estimator
 
 
-@pytest.mark.statistical
+@pytest.mark.statistical(alpha=ESS_ALPHA)
 def test_multichain_ess_of_ar1_matches_theory() -> None:
     """H0: ESS of 4 stationary AR(1) chains (ρ = 0.7) is chains·n(1−ρ)/(1+ρ) up to Sokal's sampling error.
 
-    alpha 0.01 family-wise over seeds 100..109 (Bonferroni), as in the single-chain test.
+    alpha 5e-5 over seeds offset_seed(100..109) (Bonferroni), as in the single-chain test.
     """
-    rho, n, chains, seeds = 0.7, 5_000, 4, range(100, 110)
-    z = scipy.stats.norm.ppf(1 - 0.01 / (2 * len(seeds)))
+    rho, n, chains = 0.7, 5_000, 4
+    z = scipy.stats.norm.isf(ESS_ALPHA / (2 * ESS_SEEDS))
     truth = chains * n * (1 - rho) / (1 + rho)
-    for seed in seeds:
+    for seed in map(offset_seed, range(100, 100 + ESS_SEEDS)):
         est, window = _geyer(_ar1(rho, n, seed, chains))
         err, bound = _sokal_band(est, window, truth, chains * n, z)
         assert err <= bound, f"seed {seed}: ESS {est:.1f} vs theory {truth:.1f}: rel. error {err:.3f} > {bound:.3f}"
 
 
-@pytest.mark.statistical
+@pytest.mark.statistical(alpha=0.01)
 @pytest.mark.slow
 def test_ess_band_false_alarm_rate_over_many_seeds(record_property) -> None:  # type: ignore[no-untyped-def]
     """H0: with per-seed level 0.01 (z = 2.576), the Sokal band's miss rate over 300 seeds is <= 0.01.
 
-    One-sided exact binomial test at alpha 0.01; seeds 1000..1299; ρ = 0.9, n = 20 000.
+    One-sided exact binomial test at alpha 0.01; seeds offset_seed(1000..1299); ρ = 0.9, n = 20 000.
     """
-    rho, n, seeds = 0.9, 20_000, range(1000, 1300)
+    rho, n, seeds = 0.9, 20_000, [offset_seed(s) for s in range(1000, 1300)]
     z = scipy.stats.norm.ppf(1 - 0.01 / 2)
     truth = n * (1 - rho) / (1 + rho)
     misses = 0
@@ -195,16 +219,23 @@ def test_ess_band_false_alarm_rate_over_many_seeds(record_property) -> None:  # 
 
 
 def test_ess_shapes_and_variants() -> None:
-    x = _ar1(0.5, 2_000, seed=7, chains=4)
+    """Per-coordinate shapes, and what each variant changes: exact identities, no randomness involved."""
+    x = _ar1(0.5, 2_001, seed=7, chains=4)
     three = np.stack([x, -x, 2 * x], axis=-1)  # (chains, draws, d=3): per-coordinate ESS
     per = ess(three)
     assert per.shape == (3,)
     np.testing.assert_allclose(per, ess(x))
-    for kw in ({"split": True}, {"rank_normalize": True}, {"split": True, "rank_normalize": True}):
-        e = ess(x, **kw)
-        assert 0 < e < x.size * math.log10(x.size)
+    # split=True is the plain estimator on the 8 half-chains (the odd middle draw dropped).
+    halves = np.concatenate([x[:, :1000], x[:, 1001:]], axis=0)
+    assert ess(x, split=True) == ess(halves)
+    # rank_normalize=True sees only ranks: any increasing map of the draws leaves it unchanged,
+    # while the plain estimator changes (exp makes the marginal skewed).
+    assert ess(np.exp(x), rank_normalize=True) == ess(x, rank_normalize=True)
+    assert ess(np.exp(x)) != ess(x)
+    assert ess(x, split=True, rank_normalize=True) == ess(halves, rank_normalize=True)
     assert ess(np.ones((2, 10))) == 20.0
-    # Chains stuck at different places carry far less information than their draw count.
+    # Chains stuck 3 sd apart carry far less information than their draw count: the between-chain
+    # variance (15) dwarfs the within (1), so the pooled autocorrelations stay near 1 for thousands of lags.
     stuck = x + np.arange(4)[:, None] * 3.0
     assert ess(stuck) < 0.1 * ess(x)
 
@@ -215,29 +246,74 @@ def test_ess_rejects_bad_input(bad: np.ndarray) -> None:
         ess(bad)
 
 
-@pytest.mark.statistical
+# Split-R̂ of m split chains of n draws: R̂² = (n−1)/n + F/n with F = B/W, B = n·var(half-chain means)
+# and W = mean within-half variance, the one-way ANOVA F statistic (BDA3 eq. 11.4).
+RHAT_CHAINS, RHAT_DRAWS, RHAT_ALPHA = 4, 1_000, 1e-4
+RHAT_M, RHAT_N = 2 * RHAT_CHAINS, RHAT_DRAWS // 2
+# Rank-normalised R̂ is the larger of two such statistics on normal scores (≈ F under H0): P(R̂ ≥ 1.01).
+RANK_ALPHA = 2 * float(scipy.stats.f.sf(RHAT_N * (1.01**2 - (RHAT_N - 1) / RHAT_N), RHAT_M - 1, RHAT_M * (RHAT_N - 1)))
+
+
+def _rhat_miss_bound(offsets: np.ndarray, within_extra: float, cut: float = 1.1) -> float:
+    """Upper bound on P(split-R̂ ≤ cut) for N(0,1) draws plus fixed half-chain offsets and a fixed within-half
+    spread: B·(m−1) is noncentral χ²(m−1, n·Σ(offset − mean)²), W·m(n−1) is at most noncentral
+    χ²(m(n−1), m·n·within_extra); R̂ ≤ cut needs B ≤ c·w0 or W ≥ w0 (union bound, w0 = 1 + 2·within_extra + 0.5)."""
+    m, n = RHAT_M, RHAT_N
+    c = n * (cut**2 - (n - 1) / n)  # R̂ ≤ cut ⇔ F ≤ c
+    lam_b = n * float(np.sum((offsets - offsets.mean()) ** 2))
+    w0 = 1.5 + 2 * within_extra
+    dof_w = m * (n - 1)
+    p_b = scipy.stats.ncx2.cdf(c * w0 * (m - 1), m - 1, lam_b)
+    lam_w = m * n * within_extra  # Σ over the halves of Σᵢ (tᵢ − t̄)² for the fixed within-half spread
+    p_w = scipy.stats.ncx2.sf(w0 * dof_w, dof_w, lam_w) if within_extra else scipy.stats.chi2.sf(w0 * dof_w, dof_w)
+    return float(p_b + p_w)
+
+
+# Two chains shifted by 2 sd: half-chain offsets (2, 2, 2, 2, 0, 0, 0, 0). A linear trend from −3 to 3
+# inside every chain: half-chain offsets ±1.5, within-half spread var(linspace over 3 units) ≈ 0.75.
+_TREND = np.linspace(-3, 3, RHAT_DRAWS)
+SHIFT_MISS = _rhat_miss_bound(np.repeat([2.0, 2.0, 0.0, 0.0], 2), 0.0)
+TREND_MISS = _rhat_miss_bound(np.tile([_TREND[:RHAT_N].mean(), _TREND[RHAT_N:].mean()], RHAT_CHAINS),
+                              float(np.var(_TREND[:RHAT_N])))
+
+
+def test_split_rhat_is_the_anova_f_identity() -> None:
+    """split-R̂² = (n−1)/n + F/n exactly, F the one-way ANOVA statistic of the half-chains (scipy.stats.f_oneway)."""
+    x = np.random.default_rng(10).standard_normal((RHAT_CHAINS, RHAT_DRAWS)) + np.arange(RHAT_CHAINS)[:, None] * 0.05
+    halves = np.concatenate([x[:, :RHAT_N], x[:, RHAT_N:]], axis=0)
+    f = scipy.stats.f_oneway(*halves).statistic
+    assert split_rhat(x) == pytest.approx(math.sqrt((RHAT_N - 1) / RHAT_N + f / RHAT_N), rel=1e-12)
+    # rank_normalize=True depends on ranks only: invariant under an increasing map of the draws.
+    assert split_rhat(np.exp(x), rank_normalize=True) == split_rhat(x, rank_normalize=True)
+
+
+@pytest.mark.statistical(alpha=[RHAT_ALPHA, RANK_ALPHA])
 def test_split_rhat_of_mixed_chains_below_exact_null_quantile() -> None:
-    """H0: the 4 chains are iid N(0,1) (perfectly mixed); alpha 0.01; seed 11.
+    """H0: the 4 chains are iid N(0,1) (perfectly mixed); seed offset_seed(11).
 
-    For iid normal draws in m split chains of length n, n·var(chain means)/mean(within var) is
-    exactly F(m−1, m(n−1)), so R̂² = (n−1)/n + F/n; its 99% quantile is the threshold.
+    For iid normal draws, F = B/W is exactly F(m−1, m(n−1)), so R̂ is below the root of
+    (n−1)/n + F_{1−α}/n with probability 1 − α: alpha 1e-4. The rank-normalised R̂ (Vehtari et al.
+    2021) stays below their recommended cut 1.01: alpha RANK_ALPHA ≈ 1.3e-13 (F approximation on
+    normal scores, for bulk and tail). Detects a between-chain variance counted twice or not at all.
     """
-    chains, draws = 4, 1_000
-    x = np.random.default_rng(11).standard_normal((chains, draws))
-    m, n = 2 * chains, draws // 2
-    threshold = math.sqrt((n - 1) / n + scipy.stats.f.ppf(0.99, m - 1, m * (n - 1)) / n)
-    r = split_rhat(x)
-    assert 1.0 - 1e-3 < r < threshold
-    assert split_rhat(x, rank_normalize=True) < 1.01  # Vehtari et al.'s recommended cut
+    x = np.random.default_rng(offset_seed(11)).standard_normal((RHAT_CHAINS, RHAT_DRAWS))
+    m, n = RHAT_M, RHAT_N
+    threshold = math.sqrt((n - 1) / n + scipy.stats.f.isf(RHAT_ALPHA, m - 1, m * (n - 1)) / n)
+    assert split_rhat(x) < threshold
+    assert split_rhat(x, rank_normalize=True) < 1.01
 
 
+@pytest.mark.statistical(power=[1 - SHIFT_MISS, 1 - TREND_MISS])
 def test_split_rhat_flags_chains_with_different_means() -> None:
-    x = np.random.default_rng(12).standard_normal((4, 1_000))
-    x[:2] += 2.0  # two chains centred 2 sd away from the other two
+    """Must reject (R̂ > 1.1): two of four chains shifted by 2 sd (seed offset_seed(12)); a trend from −3 to 3
+    inside every chain, so that chain means agree and only splitting sees it (seed offset_seed(13)).
+    Power for each from the exact noncentral χ² laws of B and W (union bound, ``_rhat_miss_bound``):
+    misses below 1e-30."""
+    assert SHIFT_MISS < 1e-30 and TREND_MISS < 1e-30
+    x = np.random.default_rng(offset_seed(12)).standard_normal((RHAT_CHAINS, RHAT_DRAWS))
+    x[:2] += 2.0
     assert split_rhat(x) > 1.1
-    assert split_rhat(x, rank_normalize=True) > 1.1
-    # A trend inside each chain is what splitting catches even when chain means agree.
-    trend = np.random.default_rng(13).standard_normal((4, 1_000)) + np.linspace(-3, 3, 1_000)
+    trend = np.random.default_rng(offset_seed(13)).standard_normal((RHAT_CHAINS, RHAT_DRAWS)) + _TREND
     assert split_rhat(trend) > 1.1
 
 
