@@ -1,25 +1,30 @@
 """Tests of genbench.testing.sequential: the Gandy & Scott (2020) sequential scheme.
 
-Every statistical test states H0, alpha and its seed; seeds are fixed, nothing is retried.
+Every statistical test states H0, alpha and its seed; seeds go through ``offset_seed``, nothing is retried.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.stats
+from test_testing_shape import _radius_ks_distance
 
 from genbench.errors import CheckFailed, ParameterError
 from genbench.targets import seed_target
+from genbench.testing import offset_seed
 from genbench.testing._result import CheckResult
 from genbench.testing.sequential import assert_sequential, sequential_check, sequential_thresholds
-from genbench.testing.shape import check_gaussian_shape
+from genbench.testing.shape import _dkwm_radius, check_gaussian_shape
 
 TARGET = seed_target()
 MEAN = TARGET.mean.numpy()
 COV = TARGET.cov.numpy()
 CHOL = np.linalg.cholesky(COV)
-ALPHA = 0.01
+ALPHA = 0.01  # level of the scheme in must-reject assertions
+ALPHA_KEEP = 1e-4  # level of each must-not-reject assertion
 
 
 def _fake(p_values: list[float]):  # type: ignore[no-untyped-def]
@@ -76,26 +81,41 @@ def test_decision_logic_and_sample_schedules() -> None:
     assert not res.passed and len(res.stages) == 1 and res.result.p_value < ALPHA
 
 
-@pytest.mark.statistical
+@pytest.mark.statistical(alpha=5e-5)
 def test_level_is_exactly_alpha_for_uniform_p_values() -> None:
     """With exactly uniform stage p-values the rejection probability is Σ γ^{i−1}βᵢ = α. H0: rate = 0.05
-    (alpha of the scheme), 20 000 runs (seeds 0..19 999); two-sided exact binomial test at 0.001."""
+    (alpha of the scheme), 20 000 runs (seeds offset_seed(0..19 999)); two-sided exact binomial test at 5e-5."""
     runs = 20_000
-    rej = sum(not sequential_check(_uniform_p, n=1, alpha=0.05, seed=s).passed for s in range(runs))
-    assert scipy.stats.binomtest(rej, runs, 0.05).pvalue >= 0.001, rej / runs
+    rej = sum(not sequential_check(_uniform_p, n=1, alpha=0.05, seed=offset_seed(s)).passed for s in range(runs))
+    assert scipy.stats.binomtest(rej, runs, 0.05).pvalue >= 5e-5, rej / runs
 
 
-@pytest.mark.statistical
+BAD_N = 2000
+
+
+def _stage_one_power() -> float:
+    """Lower bound on P(stage 1 rejects) for the uniform law at n = BAD_N: the radius KS test alone at
+    β₁/17 (the shape check's Bonferroni p-value is ≤ β₁ when it is), DKWM bound on its miss."""
+    beta1 = sequential_thresholds(ALPHA, 3)[0][0]
+    dist, crit = _radius_ks_distance("uniform"), _dkwm_radius(BAD_N, beta1 / 17)
+    return 1.0 - 2.0 * math.exp(-2.0 * BAD_N * (dist - crit) ** 2)
+
+
+@pytest.mark.statistical(alpha=ALPHA_KEEP)
 def test_clear_cases_stop_at_the_first_stage(record_check) -> None:  # type: ignore[no-untyped-def]
-    """H0: samples ~ N(m, Σ) via the shape check, alpha = 0.01 overall, n₀ = 1000, seed 0.
-    A uniform law with Σ's moments is rejected at stage 1; exact Gaussian draws are accepted (stopping
-    at stage 1 unless p₁ lands in the continuation band, probability ≈ γ = 0.15)."""
-    bad = sequential_check(_shape_check("uniform"), n=1000, alpha=ALPHA, seed=0)
+    """Must reject at stage 1: a uniform law with Σ's moments, n₀ = 2000, scheme alpha = 0.01, seed
+    offset_seed(0) (power from the DKWM bound, declared). Must not reject: exact Gaussian draws, n₀ = 1000,
+    H0 samples ~ N(m, Σ) via the shape check, scheme alpha = 1e-4, seed offset_seed(0)."""
+    power = _stage_one_power()
+    record_check.declare(power=power)
+    assert power > 0.99999
+    seed = offset_seed(0)
+    bad = sequential_check(_shape_check("uniform"), n=BAD_N, alpha=ALPHA, seed=seed)
     assert not bad.passed and len(bad.stages) == 1
-    good = record_check(sequential_check(_shape_check("gaussian"), n=1000, alpha=ALPHA, seed=0).result)
+    good = record_check(sequential_check(_shape_check("gaussian"), n=1000, alpha=ALPHA_KEEP, seed=seed).result)
     assert good.passed, good.message()
-    with pytest.raises(CheckFailed, match="sequential"):
-        assert_sequential(_shape_check("uniform"), n=1000, alpha=ALPHA, seed=0)
+    with pytest.raises(CheckFailed, match="sequential"):  # the same check and seed as `bad`: the same verdict
+        assert_sequential(_shape_check("uniform"), n=BAD_N, alpha=ALPHA, seed=seed)
 
 
 @pytest.mark.parametrize(
@@ -123,12 +143,12 @@ def test_check_must_return_a_valid_result() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.statistical
+@pytest.mark.statistical(alpha=0.001)
 def test_false_alarm_rate_and_stages_on_a_real_check() -> None:
     """H0: exact Gaussian draws via the shape check in the sequential scheme, alpha = 0.05, n₀ = 500,
-    seeds 5000..5299: rejection rate ≤ 0.05 (one-sided exact binomial test at 0.001). Prints the rate with
+    seeds offset_seed(5000..5299): rejection rate ≤ 0.05 (one-sided exact binomial test at 0.001). Prints the rate with
     its CP 95% interval, the mean number of stages, and the uniform law's detection rate and stages."""
-    a, seeds = 0.05, range(5000, 5300)
+    a, seeds = 0.05, [offset_seed(s) for s in range(5000, 5300)]
     ns = len(seeds)
     good = [sequential_check(_shape_check("gaussian"), n=500, alpha=a, seed=s) for s in seeds]
     bad = [sequential_check(_shape_check("uniform"), n=100, alpha=a, seed=s) for s in seeds]
