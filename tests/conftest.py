@@ -6,29 +6,37 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from genbench.gan.data import default_roots
 from genbench.pytest_plugin import missing_resource
 
 # pytester: the plugin's own tests run throw-away projects (tests/test_testing_plugin.py).
 pytest_plugins = ("pytester",)
 
 ROOT = Path(__file__).resolve().parents[1]
-# The real 10 000-image MNIST test split lies beside the checkout on the project's machines;
-# GENBENCH_MNIST_TEST overrides the location elsewhere.
-MNIST_TEST_ROOT = Path(os.environ.get("GENBENCH_MNIST_TEST", ROOT.parent / "shared" / "data" / "mnist"))
+
+
+def _mnist_test_root() -> Path | None:
+    """The first torchvision root holding the real MNIST test split (MNIST/raw/t10k-*), searched in
+    genbench.gan.data's order: $GENBENCH_DATA if set, else ./data and ~/.cache/genbench."""
+    for root in default_roots():
+        if any((root / "MNIST" / "raw").glob("t10k-images-idx3-ubyte*")):
+            return root
+    return None
 
 
 @pytest.fixture(scope="session")
 def mnist_test_root() -> Path:
-    """Root folder holding MNIST/raw/t10k-*; skips when the offline copy is absent."""
-    if not (MNIST_TEST_ROOT / "MNIST" / "raw").is_dir():
-        missing_resource(f"real MNIST test split not found at {MNIST_TEST_ROOT} (set GENBENCH_MNIST_TEST)")
-    return MNIST_TEST_ROOT
+    """Root folder holding MNIST/raw/t10k-*; a missing resource (skip, or fail with GENBENCH_REQUIRE_DATA=1)."""
+    root = _mnist_test_root()
+    if root is None:
+        searched = ", ".join(str(r) for r in default_roots())
+        missing_resource(f"real MNIST test split (MNIST/raw/t10k-*) not found in {searched}; set GENBENCH_DATA")
+    return root
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
