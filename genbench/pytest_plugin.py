@@ -11,7 +11,8 @@ Installed with genbench (entry point ``pytest11``, name ``genbench``), so any pr
   ``record_check(res, power=p)`` counts ``1 - p``; ``record_check.declare(alpha=..., power=...)``
   declares without a result.
 * At the end of the session one terminal-summary line, ``genbench: N statistical assertions, total
-  alpha A``, and the same figures as JUnit ``<testsuite>`` properties. N counts the declared
+  alpha A``, and the same figures as JUnit ``<testsuite>`` properties (each test's own share is a
+  ``<testcase>`` property, ``genbench.alpha``). N counts the declared
   assertions of the tests that ran (skipped and deselected tests count nothing); A is the sum of
   their alphas and of ``1 - power``: by the union bound, an upper bound on the probability that a
   correct implementation fails the run.
@@ -48,6 +49,7 @@ UNDECLARED_INI = "genbench_undeclared_statistical"
 # JUnit <testsuite> property names.
 PROP_COUNT = "genbench.statistical_assertions"
 PROP_ALPHA = "genbench.total_alpha"
+PROP_TEST_ALPHA = "genbench.alpha"  # per <testcase>: the alpha this test declared
 # The declarations travel on the call-phase TestReport under this attribute (pytest-xdist serialises
 # a report's extra attributes, so the controller sums what the workers ran).
 REPORT_ATTR = "genbench_statistical"
@@ -196,6 +198,9 @@ class _Budget:
             decl = item.stash.get(_MARKED, []) + item.stash.get(_RUNTIME, [])
             if decl:
                 setattr(outcome.get_result(), REPORT_ATTR, [list(d) for d in decl])
+                # The test's own share, as a JUnit <testcase> property (written from the teardown report).
+                share = math.fsum(v if k == "alpha" else 1.0 - v for k, v in decl)
+                item.user_properties.append((PROP_TEST_ALPHA, f"{share:.6g}"))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         decl = getattr(report, REPORT_ATTR, None)

@@ -88,6 +88,9 @@ def test_summary_line_sums_alpha_and_one_minus_power_of_tests_that_ran(project: 
     props = {p.get("name"): p.get("value") for p in ET.parse(project.path / "out.xml").getroot().iter("property")}
     assert props[plugin.PROP_COUNT] == "8"
     assert props[plugin.PROP_ALPHA] == "0.0152"
+    shares = {case.get("name"): [p.get("value") for p in case.iter("property") if p.get("name") == plugin.PROP_TEST_ALPHA]
+              for case in ET.parse(project.path / "out.xml").getroot().iter("testcase")}
+    assert shares["test_three"] == ["0.013"] and shares["test_fails"] == ["0.001"] and shares["test_plain"] == []
 
 
 def test_summary_is_the_same_under_xdist(project: pytest.Pytester) -> None:
