@@ -10,6 +10,8 @@ Installed with genbench (entry point ``pytest11``, name ``genbench``), so any pr
   it instead of the marker: ``record_check(res, declare=True)`` counts ``res.alpha``,
   ``record_check(res, power=p)`` counts ``1 - p``; ``record_check.declare(alpha=..., power=...)``
   declares without a result.
+* ``declare_current(alpha=..., power=...)`` declares for the test whose body is running, from library
+  code that has no fixture (``genbench.conformance``'s ``report.raise_if_failed()`` counts its alpha so).
 * At the end of the session one terminal-summary line, ``genbench: N statistical assertions, total
   alpha A``, and the same figures as JUnit ``<testsuite>`` properties (each test's own share is a
   ``<testcase>`` property, ``genbench.alpha``). N counts the declared
@@ -41,7 +43,7 @@ import pytest
 from genbench._seed_offset import SEED_OFFSET_ENV, seed_offset
 from genbench.errors import ParameterError
 
-__all__ = ["REQUIRE_DATA_ENV", "missing_resource", "require_data", "require_module", "summary_line"]
+__all__ = ["REQUIRE_DATA_ENV", "declare_current", "missing_resource", "require_data", "require_module", "summary_line"]
 
 REQUIRE_DATA_ENV = "GENBENCH_REQUIRE_DATA"
 MARKER = "statistical"
@@ -57,6 +59,8 @@ REPORT_ATTR = "genbench_statistical"
 Declaration = tuple[str, float]  # ("alpha", a) counts a; ("power", p) counts 1 - p
 _MARKED = pytest.StashKey[list[Declaration]]()
 _RUNTIME = pytest.StashKey[list[Declaration]]()
+# The items whose call phase is running (a stack: nested sessions such as pytester push their own).
+_CURRENT: list[pytest.Item] = []
 
 
 class GenbenchMarkerWarning(pytest.PytestWarning):
@@ -192,6 +196,14 @@ class _Budget:
             raise pytest.UsageError("\n".join(errors))
 
     @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item):  # type: ignore[no-untyped-def]
+        _CURRENT.append(item)  # for declare_current
+        try:
+            yield
+        finally:
+            _CURRENT.pop()
+
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
         outcome = yield
         if call.when == "call":
@@ -259,6 +271,15 @@ class CheckRecorder:
         except ParameterError as exc:
             raise ParameterError(str(exc).replace("statistical marker", "record_check.declare")) from None
         self._node.stash.setdefault(_RUNTIME, []).extend(decl)
+
+
+def declare_current(*, alpha: Any = None, power: Any = None) -> bool:
+    """Count assertions for the test whose body is running (as ``record_check.declare``); False outside one."""
+    if not _CURRENT:
+        return False
+    decl = declarations(alpha, power)
+    _CURRENT[-1].stash.setdefault(_RUNTIME, []).extend(decl)
+    return True
 
 
 @pytest.fixture

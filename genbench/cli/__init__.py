@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from genbench import __version__
 from genbench.errors import GenbenchError
 
-COMMANDS = ("langevin", "gan", "calibrate", "bench", "report")
+COMMANDS = ("langevin", "gan", "calibrate", "bench", "report", "check_sampler")
 
 
 class OneLineParser(argparse.ArgumentParser):
