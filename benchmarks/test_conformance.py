@@ -8,8 +8,8 @@ kit's (planning, exact draws, statistics), with ``kit_chains_per_second`` the ra
 alone processes chains.
 
 ``quick`` profile: the kit's overhead with an i.i.d. exact "sampler" (no Markov chain) on gauss2d.
-``full`` profile: BlackJAX's MALA and SGLD and genbench's MALA on gauss2d, and BlackJAX's MALA on
-dense50 (about 2-5 minutes by itself), one round each.
+``full`` profile: BlackJAX's MALA (single-stage and sequential) and SGLD and genbench's MALA on
+gauss2d, and BlackJAX's MALA on dense50 (about 2-5 minutes by itself), one round each.
 """
 
 from __future__ import annotations
@@ -37,34 +37,38 @@ def iid_exact(target: Any) -> Any:
 
 
 CASES = [
-    # (sampler name, factory, kind, targets, profiles it runs in, needs jax)
-    ("iid_exact", iid_exact, "exact", "gauss2d", ("quick", "full"), False),
-    ("blackjax_mala", adapters.blackjax_mala, "exact", "gauss2d", ("full",), True),
-    ("blackjax_sgld", adapters.blackjax_sgld, "ula", "gauss2d", ("full",), True),
-    ("genbench_mala", adapters.genbench_mala, "exact", "gauss2d", ("full",), False),
-    ("blackjax_mala", adapters.blackjax_mala, "exact", "dense50", ("full",), True),
+    # (sampler name, factory, kind, targets, sequential, profiles it runs in, needs jax)
+    ("iid_exact", iid_exact, "exact", "gauss2d", False, ("quick", "full"), False),
+    ("blackjax_mala", adapters.blackjax_mala, "exact", "gauss2d", False, ("full",), True),
+    ("blackjax_mala", adapters.blackjax_mala, "exact", "gauss2d", True, ("full",), True),
+    ("blackjax_sgld", adapters.blackjax_sgld, "ula", "gauss2d", False, ("full",), True),
+    ("genbench_mala", adapters.genbench_mala, "exact", "gauss2d", False, ("full",), False),
+    ("blackjax_mala", adapters.blackjax_mala, "exact", "dense50", False, ("full",), True),
 ]
 
 
 @pytest.mark.parametrize(
-    "name, factory, kind, targets, profiles, needs_jax", CASES, ids=[f"{c[0]}-{c[3]}" for c in CASES]
+    "name, factory, kind, targets, sequential, profiles, needs_jax", CASES,
+    ids=[f"{c[0]}-{c[3]}{'-sequential' if c[4] else ''}" for c in CASES],
 )
 def test_conformance_battery(run: Any, profile: Any, name: str, factory: Any, kind: str, targets: str,
-                             profiles: tuple[str, ...], needs_jax: bool, benchmark: Any) -> None:
+                             sequential: bool, profiles: tuple[str, ...], needs_jax: bool, benchmark: Any) -> None:
     """One default battery on one target: total time, sampler time, kit time."""
     if profile.name not in profiles:
         pytest.skip(f"runs in the {'/'.join(profiles)} profile (this is {profile.name})")
     if needs_jax and not adapters.peers_available():
         pytest.skip("needs the optional extra genbench[peers] (jax, blackjax)")
     benchmark.group = "conformance.battery"
-    plan_chains = _planned_chains(kind, targets)
     reports = []
 
     def battery() -> None:
-        reports.append(check_sampler(factory, kind, targets=targets, seed=0))
+        reports.append(check_sampler(factory, kind, targets=targets, seed=0, sequential=sequential))
 
-    workload = Workload(workload="conformance.battery", unit="chains/s", work_per_call=plan_chains,
-                        variant=f"{name},{kind},{targets}", size={"targets": targets, "kind": kind})
+    # Work per call: the chains of a correct sampler's battery (stage 1 only in sequential mode).
+    workload = Workload(workload="conformance.battery", unit="chains/s",
+                        work_per_call=_planned_chains(kind, targets, sequential),
+                        variant=f"{name},{kind},{targets}{',sequential' if sequential else ''}",
+                        size={"targets": targets, "kind": kind, "sequential": sequential})
     rounds = 3 if name == "iid_exact" else 1
     run(battery, workload, "cpu", rounds=rounds, warmup_rounds=0)
     rep = reports[-1]
@@ -83,9 +87,9 @@ def test_conformance_battery(run: Any, profile: Any, name: str, factory: Any, ki
     )
 
 
-def _planned_chains(kind: str, targets: str) -> float:
+def _planned_chains(kind: str, targets: str, sequential: bool) -> float:
     from genbench.conformance import plan_battery
     from genbench.conformance.targets import resolve_targets
 
-    plan = plan_battery(resolve_targets(targets), kind, alpha=0.01, effect=None, power=0.9)
+    plan = plan_battery(resolve_targets(targets), kind, alpha=0.01, effect=None, power=0.9, sequential=sequential)
     return float(sum(r.chains for r in plan.runs))

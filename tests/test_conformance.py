@@ -1,7 +1,7 @@
 """genbench.conformance: targets, plan, adapter validation, CLI, and the battery on correct and broken samplers.
 
 Budget (default run, conformance share <= 0.002): must-not-reject batteries at alpha 2e-4 (CLI pass,
-genbench ULA, genbench MALA) and 1e-4 (the pytest-usage run), plus must-reject runs whose power is
+genbench ULA, genbench MALA) and 1e-4 (the pytest-usage run, the sequential run), plus must-reject runs whose power is
 computed from genbench's planners for the mutant's exact effect and declared at run time
 (``record_check.declare(power=...)``, ~1 - 1e-30 each). The BlackJAX tests live in
 tests/test_conformance_peers.py (skipped without jax).
@@ -223,6 +223,27 @@ def test_effect_and_kind_are_validated() -> None:
         check_sampler(iid_exact, "exact", targets="gauss1d", alpha=1.5)
 
 
+def test_sequential_plan_meets_power_with_fewer_first_stage_chains() -> None:
+    from genbench.conformance.plan import SEQUENTIAL_STAGES, test_power
+    from genbench.testing.sequential import sequential_thresholds
+
+    targets = resolve_targets("gauss2d,diag10,mixture2d")
+    single = plan_battery(targets, "exact", alpha=0.01, effect=None, power=0.9)
+    seq = plan_battery(targets, "exact", alpha=0.01, effect=None, power=0.9, sequential=True)
+    assert sum(r.alpha_run for r in seq.runs) == pytest.approx(0.01)  # Bonferroni shares of alpha
+    for a, b in zip(single.runs, seq.runs):
+        assert b.stage_chains == tuple(b.chains * 2**j for j in range(SEQUENTIAL_STAGES))
+        assert b.chains < a.chains
+        r = len(b.tests)
+        th = sequential_thresholds(b.alpha_run, SEQUENTIAL_STAGES)
+        for test in b.tests:
+            if test == "movement":
+                continue
+            miss = sum(1 - test_power(test, b.target.dim, seq.effect, n, (beta if j == 2 else min(acc, 0.5)) / r)
+                       for j, ((beta, acc), n) in enumerate(zip(th, b.stage_chains)))
+            assert 1 - miss >= 0.9, (b.target.name, b.check, test)
+
+
 def test_larger_effects_need_fewer_chains() -> None:
     t = resolve_targets("gauss2d")
     small = plan_battery(t, "exact", alpha=0.01, effect={"mean": 0.05, "cov": 0.1, "shape": 0.03}, power=0.9)
@@ -403,6 +424,52 @@ def test_genbench_mala_passes_the_exact_battery() -> None:
     assert rep.timing["sampler_seconds"] > 0 and rep.timing["kit_seconds"] > 0
 
 
+@pytest.mark.statistical(alpha=1e-4)
+def test_sequential_battery_passes_a_correct_sampler_and_stops_early() -> None:
+    rep = check_sampler(iid_exact, "exact", targets="gauss1d,gauss2d,mixture2d", alpha=1e-4, sequential=True,
+                        seed=offset_seed(18))
+    assert rep.passed, rep.message()
+    assert "Gandy-Scott" in rep.correction
+    stages = [r.details["stages"] for r in rep.rows]
+    assert all(s[-1]["decision"] == "accept" for s in stages)
+    assert all(r.alpha == r.details["stages"][-1]["reject_at_or_below"] for r in rep.rows)
+
+
+def test_sequential_battery_rejects_a_broken_sampler(record_check) -> None:
+    rep = check_sampler(adapters.mutant("noise_sqrt_mu"), "ula", targets="gauss2d", sequential=True, fail_fast=True,
+                        seed=offset_seed(19))
+    first = rep.rows[0]  # T = 1 at mu = 1/kappa: the mutant's covariance is half the law's
+    record_check.declare(power=cov_power_for_eigenvalues([0.5, 0.5], first.n, alpha=first.alpha))
+    assert not rep.passed
+    assert any(r.details["decision"] == "reject" and r.details["stages"][0]["decision"] == "reject"
+               for r in rep.failed_rows)
+
+
+def test_unknown_kind_runs_stein_and_shape_and_rejects_a_wrong_scale(record_check) -> None:
+    """'unknown': KSD and shape after the planned burn-in; draws at twice the target's scale must fail."""
+    import scipy.stats
+
+    def doubled(target):
+        def run(x0, steps, step_size, seed):
+            x = target.sample(x0.shape[0], np.random.default_rng(seed))
+            return target.mean + 2.0 * (x - target.mean)
+
+        return run
+
+    rep = check_sampler(doubled, "unknown", targets="gauss1d", seed=offset_seed(20), fail_fast=True)
+    shape = next(r for r in rep.rows if r.test == "shape")
+    # Whitened, the draws are N(0, 4): KS distance D to N(0, 1); shape's DKWM guarantee at its level
+    # (Bonferroni over the radius test and one projection) is 1 - 2 exp(-2n (D - t)^2).
+    grid = np.linspace(-5, 5, 20001)
+    dist = float(np.max(np.abs(scipy.stats.norm.cdf(grid / 2.0) - scipy.stats.norm.cdf(grid))))
+    t = math.sqrt(math.log(2 * 2 / shape.details["planning_alpha"]) / (2 * shape.n))
+    record_check.declare(power=1 - 2 * math.exp(-2 * shape.n * (dist - t) ** 2))
+    assert not rep.passed
+    assert {r.test for r in rep.rows} == {"ksd", "shape"} and {r.check for r in rep.rows} == {"stein"}
+    with pytest.raises(ParameterError, match="sequential applies to kinds"):
+        check_sampler(doubled, "unknown", targets="gauss1d", sequential=True)
+
+
 def test_issue_2_bugs_are_rejected(record_check) -> None:
     """The three bugs named in issue 2, as ULA adapters on the assignment's target."""
     seed = offset_seed(15)
@@ -497,12 +564,24 @@ def test_every_kernel_mutant_is_rejected_at_default_settings(name: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.statistical(alpha=0.0034)
-@pytest.mark.parametrize("name, kind", [("genbench_ula", "ula"), ("genbench_mala", "exact")])
-def test_false_alarm_rate_of_genbench_samplers_over_100_seeds(name: str, kind: str) -> None:
-    """genbench's own samplers, default battery at alpha 0.01, 100 seeds: fail at 5+ false alarms (P <= 0.0034)."""
+def test_false_alarm_rate_of_genbench_ula_over_100_seeds() -> None:
+    """genbench's ULA, default ula battery at alpha 0.01, 100 seeds: fail at 5+ false alarms (P <= 0.0034)."""
     failures = []
     for k in range(100):
-        rep = check_sampler(getattr(adapters, name), kind, seed=offset_seed(3000 + k))
+        rep = check_sampler(adapters.genbench_ula, "ula", seed=offset_seed(3000 + k))
         if not rep.passed:
             failures.append((k, [r.label for r in rep.failed_rows]))
     assert len(failures) <= 4, failures
+
+
+@pytest.mark.slow
+@pytest.mark.statistical(alpha=0.0043)
+@pytest.mark.parametrize("sequential", [False, True], ids=["holm", "sequential"])
+def test_battery_level_on_exact_draws_over_200_seeds(sequential: bool) -> None:
+    """The statistics alone: exact i.i.d. draws as the 'sampler', default exact battery, 200 seeds.
+
+    Fails at 7+ false alarms of 200 (P(Binomial(200, 0.01) >= 7) = 0.0043).
+    """
+    failures = [k for k in range(200)
+                if not check_sampler(iid_exact, "exact", sequential=sequential, seed=offset_seed(4000 + k)).passed]
+    assert len(failures) <= 6, failures

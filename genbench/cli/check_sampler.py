@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         + ",".join(f"{k}={v:g}" for k, v in DEFAULT_EFFECT.items()) + ")")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="battery seed (default 0)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder for conformance.json")
+    p.add_argument("--sequential", action="store_true",
+                   help="decide each run in Gandy-Scott stages on fresh chains (Bonferroni shares of alpha): "
+                        "about 20-30%% fewer chains for a correct sampler")
     p.add_argument("--fail-fast", action="store_true",
                    help="cheapest runs first; stop at the first test rejected at Holm's first level (the verdict "
                         "is then final)")
@@ -105,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     factory = load_factory(args.factory)
     progress = None if args.quiet else (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
     report = check_sampler(factory, args.kind, targets=args.targets, alpha=args.alpha, effect=_effect(args.effect),
-                           power=args.power, seed=args.seed, fail_fast=args.fail_fast,
+                           power=args.power, seed=args.seed, sequential=args.sequential,
+                           fail_fast=args.fail_fast,
                            progress=progress)
     data = report.to_dict()
     data["sampler"] = args.factory

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from genbench.conformance.targets import Target, resolve_targets
 from genbench.errors import ParameterError
 from genbench.testing import check_cov, check_gaussian_shape, check_ksd, check_mean
 from genbench.testing._result import CheckResult
+from genbench.testing.sequential import sequential_thresholds
 from genbench.testing.shape import shape_detectable_effect
 
 __all__ = ["check_sampler", "Factory", "RunFn"]
@@ -44,9 +46,10 @@ Factory = Callable[[Target], RunFn]
 SEED_BITS = 31  # sampler seeds below 2**31: accepted by numpy, torch and jax.random.key alike
 
 
-def _seeds(seed: int, index: int) -> tuple[int, int]:
-    """(sampler seed, kit seed) for run ``index``: independent streams from one battery seed."""
-    state = np.random.SeedSequence([seed, index, 0x636F6E66]).generate_state(2, dtype=np.uint32)
+def _seeds(seed: int, index: int, stage: int = 0) -> tuple[int, int]:
+    """(sampler seed, kit seed) for run ``index`` (and sequential ``stage``): independent streams from one seed."""
+    key = [seed, index, 0x636F6E66] + ([stage] if stage else [])
+    state = np.random.SeedSequence(key).generate_state(2, dtype=np.uint32)
     return int(state[0]) >> (32 - SEED_BITS), int(state[1])
 
 
@@ -78,7 +81,8 @@ def _one_line(exc: BaseException) -> str:
 def _as_array(out: Any) -> np.ndarray:
     if hasattr(out, "detach") and hasattr(out, "cpu"):  # torch tensor (possibly requiring grad / on GPU)
         out = out.detach().cpu()
-    return np.asarray(out, dtype=np.float64)
+    # A copy: outputs may be read-only views (JAX) or alias the sampler's buffers.
+    return np.array(out, dtype=np.float64)
 
 
 def _call_run(run: RunFn, target: Target, x0: np.ndarray, steps: int, step_size: float, seed: int) -> np.ndarray:
@@ -149,22 +153,22 @@ def _projections(x: np.ndarray, target: Target, alpha: float, power: float, seed
     )
 
 
-def _law(run: _plan.Run) -> tuple[np.ndarray, np.ndarray]:
-    """The exact law (mean, cov) the run's output must follow under H0."""
+def _law(run: _plan.Run, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact law (mean, cov) the run's output after ``steps`` steps must follow under H0."""
     t = run.target
     if run.check == "ula_law":
         from genbench.langevin.theory import ula_law
 
-        law = ula_law(t.to_torch(), run.step_size, run.steps, run.x0)
+        law = ula_law(t.to_torch(), run.step_size, steps, run.x0)
         return law.mean, law.cov
     return t.mean, t.cov
 
 
-def _evaluate(run: _plan.Run, x0: np.ndarray, x: np.ndarray, level: float, power: float, kit_seed: int
-              ) -> list[tuple[str, CheckResult]]:
+def _evaluate(run: _plan.Run, steps: int, x0: np.ndarray, x: np.ndarray, level: float, power: float,
+              kit_seed: int) -> list[tuple[str, CheckResult]]:
     t = run.target
     out: list[tuple[str, CheckResult]] = []
-    mean, cov = _law(run) if t.is_gaussian else (t.mean, t.cov)
+    mean, cov = _law(run, steps) if t.is_gaussian else (t.mean, t.cov)
     for test in run.tests:
         if test == "mean":
             r = check_mean(x, mean, cov, alpha=level, power=power)
@@ -204,6 +208,7 @@ def check_sampler(
     effect: Mapping[str, float] | None = None,
     power: float = 0.9,
     seed: int = 0,
+    sequential: bool = False,
     fail_fast: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> ConformanceReport:
@@ -214,9 +219,11 @@ def check_sampler(
     ``DEFAULT_EFFECT`` (mean: Mahalanobis shift, cov: relative covariance error, shape: KS
     distance) that every test detects with probability ``power`` at its planning level alpha/m.
     The family-wise level of the verdict is ``alpha`` (Holm). ``seed`` fixes every run's seed.
-    ``fail_fast``: run the cheapest runs first and stop once a test's p-value is at or below
-    alpha/m (Holm's first level: the battery's verdict is then "fail" whatever the remaining tests
-    say); the report holds the rows that ran.
+    ``sequential``: decide each run in Gandy-Scott stages on fresh chains (Bonferroni shares of
+    alpha across runs; fewer chains for a correct sampler, see ``genbench.conformance.plan``).
+    ``fail_fast``: run the cheapest runs first and stop at the first rejection (a p-value at or
+    below alpha/m, Holm's first level, or a rejected sequential run): the verdict is then "fail"
+    whatever the remaining tests say; the report holds the rows that ran.
     """
     if not callable(factory):
         raise ParameterError(f"factory must be callable as factory(target) -> run, got {type(factory).__name__}")
@@ -225,72 +232,64 @@ def check_sampler(
     alpha = probability("alpha", alpha)
     power = probability("power", power)
     tlist = resolve_targets(targets)
-    plan = _plan.plan_battery(tlist, kind, alpha=alpha, effect=effect, power=power)
+    plan = _plan.plan_battery(tlist, kind, alpha=alpha, effect=effect, power=power, sequential=bool(sequential))
     say = progress or (lambda _msg: None)
 
     t_start = time.perf_counter()
-    sampler_s = 0.0
-    chain_steps = 0
-    chains_total = 0
-    raw: list[tuple[_plan.Run, str, CheckResult]] = []
+    acc = {"sampler_s": 0.0, "chain_steps": 0, "chains": 0}
     runners: dict[str, RunFn] = {}
-    order = sorted(plan.runs, key=lambda r: (r.chains * r.steps, r.index)) if fail_fast else plan.runs
-    stopped = False
-    for run in order:
+
+    def sample(run: _plan.Run, chains: int, steps: int, stage: int) -> tuple[np.ndarray, np.ndarray, int]:
         t = run.target
         if t.name not in runners:
             runners[t.name] = _call_factory(factory, t)
-        sampler_seed, kit_seed = _seeds(int(seed), run.index)
+        sampler_seed, kit_seed = _seeds(int(seed), run.index, stage)
         rng = np.random.default_rng(kit_seed)
         if run.start == "exact":
-            x0 = t.sample(run.chains, rng)
+            x0 = t.sample(chains, rng)
         else:
             assert run.x0 is not None
-            x0 = np.broadcast_to(run.x0, (run.chains, t.dim)).copy()
-        say(f"{t.name}: {run.check} step {run.step_size:.3g}, {run.steps} steps x {run.chains} chains")
+            x0 = np.broadcast_to(run.x0, (chains, t.dim)).copy()
+        tag = f" (stage {stage + 1})" if plan.sequential else ""
+        say(f"{t.name}: {run.check}{tag} step {run.step_size:.3g}, {steps} steps x {chains} chains")
         t0 = time.perf_counter()
-        x = _call_run(runners[t.name], t, x0, run.steps, run.step_size, sampler_seed)
-        sampler_s += time.perf_counter() - t0
-        chain_steps += run.chains * run.steps
-        chains_total += run.chains
-        for test, res in _evaluate(run, x0, x, plan.planning_alpha, power, kit_seed):
-            raw.append((run, test, res))
-        if fail_fast and any(r.p_value <= plan.planning_alpha for _, _, r in raw):
-            stopped = len(raw) < plan.tests
+        x = _call_run(runners[t.name], t, x0, steps, run.step_size, sampler_seed)
+        acc["sampler_s"] += time.perf_counter() - t0
+        acc["chain_steps"] += chains * steps
+        acc["chains"] += chains
+        return x0, x, kit_seed
+
+    order = sorted(plan.runs, key=lambda r: (r.chains * r.steps, r.index)) if fail_fast else plan.runs
+    done: list[_Outcome] = []
+    for run in order:
+        out = _run_sequential(run, sample, power) if plan.sequential else _run_once(run, sample, plan, power)
+        done.append(out)
+        if fail_fast and out.rejected(plan):
             break
 
-    raw.sort(key=lambda item: item[0].index)  # report order is the plan's, whatever the run order
-    levels, rejected = holm([r.p_value for _, _, r in raw], alpha, m=plan.tests)
+    done.sort(key=lambda o: o.run.index)  # report order is the plan's, whatever the run order
+    n_ran = sum(len(o.results) for o in done)
+    if plan.sequential:
+        levels = [o.level for o in done for _ in o.results]
+        rejected = [o.decision == "reject" and r.p_value <= o.level for o in done for _, r in o.results]
+    else:
+        levels, rejected = holm([r.p_value for o in done for _, r in o.results], alpha, m=plan.tests)
     rows = []
-    for (run, test, res), level, rej in zip(raw, levels, rejected):
-        rows.append(ConformanceRow(
-            target=run.target.name,
-            check=run.check,
-            test=test,
-            step_size=run.step_size,
-            steps=run.steps,
-            start=run.start_label,
-            null_hypothesis=f"{_H0[run.check]}: {res.null_hypothesis}",
-            statistic=float(res.statistic),
-            p_value=float(res.p_value),
-            alpha=level,
-            n=res.n,
-            detectable_effect=res.detectable_effect,
-            effect_unit=res.effect_unit,
-            power=res.power,
-            passed=not rej,
-            details={**{k: v for k, v in res.details.items() if _small(v)}, "check_name": res.name,
-                     "planning_alpha": plan.planning_alpha, **({"plan_note": run.note} if run.note else {})},
-        ))
+    k = 0
+    for o in done:
+        for test, res in o.results:
+            rows.append(_row(o, test, res, levels[k], rejected[k], plan))
+            k += 1
     total_s = time.perf_counter() - t_start
     timing = {
         "total_seconds": total_s,
-        "sampler_seconds": sampler_s,
-        "kit_seconds": total_s - sampler_s,
-        "chains": float(chains_total),
-        "chain_steps": float(chain_steps),
-        "kit_chains_per_second": chains_total / max(total_s - sampler_s, 1e-9),
+        "sampler_seconds": acc["sampler_s"],
+        "kit_seconds": total_s - acc["sampler_s"],
+        "chains": float(acc["chains"]),
+        "chain_steps": float(acc["chain_steps"]),
+        "kit_chains_per_second": acc["chains"] / max(total_s - acc["sampler_s"], 1e-9),
     }
+    stopped = n_ran < plan.tests
     return ConformanceReport(
         sampler=_name(factory),
         kind=plan.kind,
@@ -298,13 +297,88 @@ def check_sampler(
         power=power,
         effect=plan.effect,
         seed=int(seed),
-        correction=f"Holm step-down over {plan.tests} tests (planned at alpha/m = {plan.planning_alpha:.3g})",
+        correction=plan.correction,
         targets=[{"name": t.name, "dim": t.dim, "description": t.description,
                   "gaussian": t.is_gaussian} for t in tlist],
         rows=rows,
         timing=timing,
-        notes=plan.notes + ([f"fail_fast: stopped after {len(raw)} of {plan.tests} tests, at the first rejection "
-                             "at Holm's first level"] if stopped else []),
+        notes=plan.notes + ([f"fail_fast: stopped after {n_ran} of {plan.tests} tests, at the first rejection"]
+                            if stopped else []),
+    )
+
+
+@dataclass
+class _Outcome:
+    """One run's tests as decided: the last stage's results, its level and the stages taken."""
+
+    run: _plan.Run
+    results: list[tuple[str, CheckResult]]
+    level: float
+    decision: str = ""
+    stages: list[dict[str, Any]] = field(default_factory=list)
+
+    def rejected(self, plan: _plan.Plan) -> bool:
+        if plan.sequential:
+            return self.decision == "reject"
+        return any(r.p_value <= plan.planning_alpha for _, r in self.results)
+
+
+Sampler = Callable[[_plan.Run, int, int, int], tuple[np.ndarray, np.ndarray, int]]
+
+
+def _run_once(run: _plan.Run, sample: Sampler, plan: _plan.Plan, power: float) -> _Outcome:
+    x0, x, kit_seed = sample(run, run.chains, run.steps, 0)
+    return _Outcome(run, _evaluate(run, run.steps, x0, x, plan.planning_alpha, power, kit_seed), plan.planning_alpha)
+
+
+def _run_sequential(run: _plan.Run, sample: Sampler, power: float) -> _Outcome:
+    """Gandy & Scott's stages on fresh chains: reject at p <= β_i/r, accept above (γ + β_i)/r."""
+    assert run.alpha_run is not None
+    r = len(run.tests)
+    thresholds = sequential_thresholds(run.alpha_run, len(run.stage_chains))
+    stages: list[dict[str, Any]] = []
+    for i, ((beta, accept_above), chains, steps) in enumerate(zip(thresholds, run.stage_chains, run.stage_steps)):
+        x0, x, kit_seed = sample(run, chains, steps, i)
+        level = beta / r
+        results = _evaluate(run, steps, x0, x, level, power, kit_seed)
+        p_min = min(res.p_value for _, res in results)
+        if p_min <= level:
+            decision = "reject"
+        elif p_min > accept_above / r or i == len(thresholds) - 1:
+            decision = "accept"
+        else:
+            decision = "continue"
+        stages.append({"stage": i + 1, "chains": chains, "steps": steps, "min_p": p_min,
+                       "reject_at_or_below": level, "accept_above": accept_above / r, "decision": decision})
+        if decision != "continue":
+            return _Outcome(run, results, level, decision, stages)
+    raise AssertionError("unreachable: the last stage always decides")  # pragma: no cover
+
+
+def _row(o: _Outcome, test: str, res: CheckResult, level: float, rejected: bool, plan: _plan.Plan) -> ConformanceRow:
+    run = o.run
+    extra: dict[str, Any] = {"check_name": res.name, "planning_alpha": plan.planning_alpha}
+    if run.note:
+        extra["plan_note"] = run.note
+    if o.stages:
+        extra.update(alpha_run=run.alpha_run, stages=o.stages, decision=o.decision)
+    return ConformanceRow(
+        target=run.target.name,
+        check=run.check,
+        test=test,
+        step_size=run.step_size,
+        steps=o.stages[-1]["steps"] if o.stages else run.steps,
+        start=run.start_label,
+        null_hypothesis=f"{_H0[run.check]}: {res.null_hypothesis}",
+        statistic=float(res.statistic),
+        p_value=float(res.p_value),
+        alpha=level,
+        n=res.n,
+        detectable_effect=res.detectable_effect,
+        effect_unit=res.effect_unit,
+        power=res.power,
+        passed=not rejected,
+        details={**{k: v for k, v in res.details.items() if _small(v)}, **extra},
     )
 
 

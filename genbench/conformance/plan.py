@@ -29,6 +29,12 @@ directions) and the remaining covariance deficit of the slowest direction are bo
 slowly than that fails the convergence check (MALA's acceptance at μ = 1/κ is 0.57-0.97 on the
 catalogue targets).
 
+Sequential mode (``sequential=True``): each run gets the share alpha·r/m of the family's level (r
+its tests, Bonferroni across runs) and is decided in up to ``SEQUENTIAL_STAGES`` stages on fresh
+chains (Gandy & Scott 2020, ``genbench.testing.sequential_thresholds``; n doubles each stage); its
+stage-1 chains are the fewest at which a union lower bound on the whole procedure's power reaches
+``power`` for every test (``sequential_chains``). A correct sampler mostly stops after stage 1.
+
 Chains per run: the largest sample size any of its tests needs to detect the requested effect with
 the requested power at the planning level alpha/m (m tests in the whole battery: Holm's first,
 strictest level), from genbench's planners.
@@ -46,7 +52,9 @@ import numpy as np
 from genbench._validate import choice, probability
 from genbench.conformance.targets import Target
 from genbench.errors import ParameterError
+from genbench.testing.power import power as planned_power
 from genbench.testing.power import required_samples
+from genbench.testing.sequential import sequential_thresholds
 from genbench.testing.shape import shape_required_samples
 
 __all__ = [
@@ -73,6 +81,8 @@ BIAS_TOLERANCE = 0.3
 PROJECTIONS = 16
 MIN_CHAINS = 500
 RESOLUTION_STEP = 1e-4  # the resolution probe's μ·κ (see the module docstring)
+SEQUENTIAL_STAGES = 3
+SEQUENTIAL_GROWTH = 2
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,10 @@ class Run:
     chains: int
     index: int  # position in the battery (seeds derive from it)
     note: str = ""
+    # Sequential mode only: the run's share of alpha and each stage's chains and steps.
+    alpha_run: float | None = None
+    stage_chains: tuple[int, ...] = ()
+    stage_steps: tuple[int, ...] = ()
 
     @property
     def start_label(self) -> str:
@@ -115,6 +129,15 @@ class Plan:
     planning_alpha: float
     tests: int
     notes: list[str]
+    sequential: bool = False
+
+    @property
+    def correction(self) -> str:
+        """How the family-wise level is held, in words."""
+        if self.sequential:
+            return (f"Bonferroni over runs (alpha*r/m each, m = {self.tests} tests), Gandy-Scott sequential "
+                    f"within each run ({SEQUENTIAL_STAGES} stages, n x{SEQUENTIAL_GROWTH} per stage)")
+        return f"Holm step-down over {self.tests} tests (planned at alpha/m = {self.planning_alpha:.3g})"
 
 
 def validate_effect(effect: Mapping[str, float] | None) -> dict[str, float]:
@@ -203,14 +226,73 @@ def chains_for(tests: tuple[str, ...], d: int, effect: dict[str, float], level: 
     return max(need)
 
 
+def test_power(test: str, d: int, effect: dict[str, float], n: int, level: float) -> float:
+    """Power (a lower bound for the KS tests) of one test at n chains and ``level``; 1 for unplanned tests."""
+    if test == "mean":
+        return planned_power("mean", effect["mean"], n, alpha=level, d=d)
+    if test == "cov":
+        return planned_power("cov", effect["cov"], n, alpha=level, d=d) if n >= d + 2 else 0.0
+    if test in ("shape", "projections", "ksd"):
+        k = (_projections(d) if test != "projections" else PROJECTIONS + 1) + 1
+        # The DKWM guarantee of genbench.testing.shape: detected w.p. >= 1 - 2exp(-2n(D - t)^2).
+        gap = effect["shape"] - math.sqrt(math.log(2.0 * k / level) / (2.0 * n))
+        return 0.0 if gap <= 0 else max(0.0, 1.0 - 2.0 * math.exp(-2.0 * n * gap * gap))
+    return 1.0
+
+
+def sequential_chains(tests: tuple[str, ...], d: int, effect: dict[str, float], alpha_run: float,
+                      power: float) -> int:
+    """Stage-1 chains at which the sequential run detects each test's effect with prob >= ``power``.
+
+    Union bound: P(reject) >= 1 − Σ_{j<K} P(accept at stage j) − P(not reject at stage K), with
+    P(accept at j) <= 1 − power_j(level (γ + β_j)/r) and stage j's n = n1·growth^(j−1).
+    """
+    r = len(tests)
+    th = sequential_thresholds(alpha_run, SEQUENTIAL_STAGES)
+
+    def bound(n1: int, test: str) -> float:
+        miss = 0.0
+        for j, (beta, accept_above) in enumerate(th):
+            nj = n1 * SEQUENTIAL_GROWTH**j
+            last = j == len(th) - 1
+            miss += 1.0 - test_power(test, d, effect, nj, (beta if last else min(accept_above, 0.5)) / r)
+        return 1.0 - miss
+
+    need = MIN_CHAINS
+    for test in tests:
+        if test == "movement":
+            continue
+        hi = need
+        while bound(hi, test) < power:
+            hi *= 2
+        lo = hi // 2 if hi > need else need - 1
+        while hi - lo > max(1, hi // 200):  # ~0.5% precision: the Monte Carlo power is that noisy anyway
+            mid = (lo + hi) // 2
+            if bound(mid, test) >= power:
+                hi = mid
+            else:
+                lo = mid
+        need = max(need, hi)
+    return need
+
+
 def plan_battery(
-    targets: list[Target], kind: str, *, alpha: float, effect: Mapping[str, float] | None, power: float
+    targets: list[Target],
+    kind: str,
+    *,
+    alpha: float,
+    effect: Mapping[str, float] | None,
+    power: float,
+    sequential: bool = False,
 ) -> Plan:
     """Every run of the battery for ``kind`` on ``targets``, sized for (alpha, effect, power)."""
     kind = choice("kind", kind, KINDS)
     alpha = probability("alpha", alpha)
     power = probability("power", power)
     eff = validate_effect(effect)
+    if sequential and kind == "unknown":
+        # The kernel Stein test's bootstrap would need ~2r/β₁ replicates to reach stage 1's level.
+        raise ParameterError("sequential applies to kinds 'ula' and 'exact' only (not 'unknown')")
     notes: list[str] = []
     # First pass: the runs' shapes (tests per run), to count the battery's m before sizing anything.
     specs: list[dict[str, Any]] = []
@@ -250,11 +332,25 @@ def plan_battery(
     runs = []
     for i, s in enumerate(specs):
         t: Target = s["target"]
-        chains = chains_for(s["tests"], t.dim, eff, level, power)
-        steps = s["steps"]
+        extra: dict[str, Any] = {}
+        if sequential:
+            a_run = alpha * len(s["tests"]) / m
+            n1 = sequential_chains(s["tests"], t.dim, eff, a_run, power)
+            stage_chains = tuple(n1 * SEQUENTIAL_GROWTH**j for j in range(SEQUENTIAL_STAGES))
+            extra = {"alpha_run": a_run, "stage_chains": stage_chains}
+            chains = n1
+        else:
+            stage_chains = ()
+            chains = chains_for(s["tests"], t.dim, eff, level, power)
         note = ""
-        if steps is None:
-            steps = burn_in(t, s["step_size"], chains, s["x0"])
+        if s["steps"] is None:
+            # The burn-in's residual bias is planned against each stage's own n.
+            stage_steps = tuple(burn_in(t, s["step_size"], n, s["x0"]) for n in (stage_chains or (chains,)))
             note = f"burn-in planned for acceptance >= {MIN_ACCEPTANCE:g} (see genbench.conformance.plan)"
-        runs.append(Run(index=i, chains=chains, note=note, **{**s, "steps": steps}))
-    return Plan(kind=kind, alpha=alpha, power=power, effect=eff, runs=runs, planning_alpha=level, tests=m, notes=notes)
+        else:
+            stage_steps = tuple(s["steps"] for _ in (stage_chains or (chains,)))
+        if sequential:
+            extra["stage_steps"] = stage_steps
+        runs.append(Run(index=i, chains=chains, note=note, **{**s, "steps": stage_steps[0]}, **extra))
+    return Plan(kind=kind, alpha=alpha, power=power, effect=eff, runs=runs, planning_alpha=level, tests=m,
+                notes=notes, sequential=sequential)
