@@ -105,7 +105,9 @@ class ConformanceReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (written by ``genbench check-sampler`` as conformance.json)."""
-        return {
+        from genbench._io import to_jsonable
+
+        return to_jsonable({
             "sampler": self.sampler,
             "kind": self.kind,
             "passed": self.passed,
@@ -118,13 +120,13 @@ class ConformanceReport:
             "rows": [r.to_dict() for r in self.rows],
             "timing": dict(self.timing),
             "notes": list(self.notes),
-        }
+        })
 
     def summary(self) -> str:
         """One line: verdict, rejected rows, level and correction."""
         verdict = "PASSED" if self.passed else f"FAILED ({len(self.failed_rows)} of {len(self.rows)} rows rejected)"
         return (
-            f"{self.sampler} ({self.kind}): {verdict}; family-wise alpha {self.alpha:g} ({self.correction}), "
+            f"{self.sampler} ({self.kind}): {verdict}; family-wise alpha {self.alpha:g}, "
             f"{len(self.rows)} tests on {len(self.targets)} targets, seed {self.seed}"
         )
 
@@ -143,8 +145,8 @@ class ConformanceReport:
         fmt = "  ".join(f"{{:{'<' if i < 3 else '>'}{w}}}" for i, w in enumerate(widths))
         out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
         out += [fmt.format(*row) for row in lines]
-        out.append("alpha*: level after Holm's correction; detects: effect detected with power "
-                   f"{self.power:g} (units in conformance.json)")
+        out.append(f"alpha*: the test's level after the family-wise correction ({self.correction}); "
+                   f"detects: effect detected with power {self.power:g} (units in conformance.json)")
         out.append(self.summary())
         return "\n".join(out)
 
