@@ -80,7 +80,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _as_array(out: Any) -> np.ndarray:
     if hasattr(out, "detach") and hasattr(out, "cpu"):  # torch tensor (possibly requiring grad / on GPU)
-        out = out.detach().cpu()
+        out = out.detach().cpu().double().numpy()
     # A copy: outputs may be read-only views (JAX) or alias the sampler's buffers.
     return np.array(out, dtype=np.float64)
 
