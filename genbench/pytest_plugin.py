@@ -59,8 +59,9 @@ REPORT_ATTR = "genbench_statistical"
 Declaration = tuple[str, float]  # ("alpha", a) counts a; ("power", p) counts 1 - p
 _MARKED = pytest.StashKey[list[Declaration]]()
 _RUNTIME = pytest.StashKey[list[Declaration]]()
-# The items whose call phase is running (a stack: nested sessions such as pytester push their own).
-_CURRENT: list[pytest.Item] = []
+# The items whose call phase is running, as a stack: each session pushes None while it runs, so a
+# nested session (pytester's in-process runs) never declares into the outer session's running test.
+_CURRENT: list[pytest.Item | None] = []
 
 
 class GenbenchMarkerWarning(pytest.PytestWarning):
@@ -222,6 +223,14 @@ class _Budget:
             self.count += 1
             self.terms.append(float(value) if kind == "alpha" else 1.0 - float(value))
 
+    def pytest_sessionstart(self) -> None:
+        _CURRENT.append(None)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self) -> None:
+        if None in _CURRENT:  # this session's marker: drop it and anything a crash left above it
+            del _CURRENT[len(_CURRENT) - 1 - _CURRENT[::-1].index(None) :]
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self) -> None:
         # tryfirst: before the junitxml plugin's own sessionfinish writes the file.
@@ -275,7 +284,7 @@ class CheckRecorder:
 
 def declare_current(*, alpha: Any = None, power: Any = None) -> bool:
     """Count assertions for the test whose body is running (as ``record_check.declare``); False outside one."""
-    if not _CURRENT:
+    if not _CURRENT or _CURRENT[-1] is None:
         return False
     decl = declarations(alpha, power)
     _CURRENT[-1].stash.setdefault(_RUNTIME, []).extend(decl)

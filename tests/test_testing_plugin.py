@@ -161,6 +161,33 @@ def test_record_check_records_and_declares(pytester: pytest.Pytester) -> None:
     assert names.count("check.c.p_value") == 3
 
 
+def test_declare_current_counts_for_the_running_test_only(pytester: pytest.Pytester) -> None:
+    """declare_current() (for library code without the fixture) counts for the test whose body runs;
+    outside a test body it declares nothing and says so."""
+    pytester.makepyfile(
+        """
+        import pytest
+        from genbench.pytest_plugin import declare_current
+
+        assert declare_current(alpha=0.5) is False   # at import: no test is running
+
+        @pytest.fixture
+        def fx():
+            assert declare_current(alpha=0.25) is False   # setup is not the body
+            yield
+
+        def test_a(fx):
+            assert declare_current(alpha=1e-3, power=0.999) is True
+
+        def test_b():
+            pass
+        """
+    )
+    res = run(pytester, "--junitxml=out.xml")
+    res.assert_outcomes(passed=2)
+    res.stdout.fnmatch_lines(["genbench: 2 statistical assertions, total alpha 0.002"])
+
+
 def test_record_check_declare_rejects_bad_values(pytester: pytest.Pytester) -> None:
     """record_check.declare() validates like the marker and names itself in the error."""
     pytester.makepyfile(
