@@ -11,6 +11,7 @@ genbench and pulls in xarray/pandas; the code mirrors ``arviz.stats.diagnostics.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from genbench.errors import ParameterError
 
 __all__ = [
     "as_float64",
+    "holm",
     "spd_matrix",
     "empirical_moments",
     "gaussian_kl",
@@ -278,3 +280,26 @@ def split_rhat(x: Any, *, rank_normalize: bool = False) -> float | np.ndarray:
         return max(bulk, tail)
 
     return _per_coordinate(arr, one)
+
+
+def holm(p_values: Sequence[float], alpha: float, m: int | None = None) -> tuple[list[float], list[bool]]:
+    """Holm's step-down procedure: (each p-value's comparison level, rejected flags), FWER <= alpha.
+
+    ``m`` (default: the number of p-values) is the family's size; tests of the family that were not
+    run count as p = 1 (they rank last and change no level).
+    """
+    k = len(p_values)
+    m = k if m is None else m
+    if m < k:
+        raise ParameterError(f"m must be >= the number of p-values ({k}), got {m}")
+    order = sorted(range(k), key=lambda i: (p_values[i], i))
+    levels = [0.0] * k
+    rejected = [False] * k
+    still = True
+    for rank, i in enumerate(order):
+        levels[i] = alpha / (m - rank)
+        if still and p_values[i] <= levels[i]:
+            rejected[i] = True
+        else:
+            still = False
+    return levels, rejected

@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from genbench.errors import CheckFailed, GenbenchError
+from genbench.stats import holm  # noqa: F401 - re-exported: Holm's procedure lives in genbench.stats
 
-__all__ = ["ConformanceRow", "ConformanceReport", "AdapterError", "holm"]
+__all__ = ["ConformanceRow", "ConformanceReport", "AdapterError", "holm"]  # holm: from genbench.stats
 
 
 class AdapterError(GenbenchError):
@@ -52,29 +53,6 @@ class ConformanceRow:
         d = asdict(self)
         d["label"] = self.label
         return d
-
-
-def holm(p_values: list[float], alpha: float, m: int | None = None) -> tuple[list[float], list[bool]]:
-    """Holm's step-down procedure: (each p-value's comparison level, rejected flags), FWER <= alpha.
-
-    ``m`` (default: the number of p-values) is the family's size; tests of the family that were not
-    run count as p = 1 (they rank last and change no level).
-    """
-    k = len(p_values)
-    m = k if m is None else m
-    if m < k:
-        raise ValueError(f"m must be >= the number of p-values ({k}), got {m}")
-    order = sorted(range(k), key=lambda i: (p_values[i], i))
-    levels = [0.0] * k
-    rejected = [False] * k
-    still = True
-    for rank, i in enumerate(order):
-        levels[i] = alpha / (m - rank)
-        if still and p_values[i] <= levels[i]:
-            rejected[i] = True
-        else:
-            still = False
-    return levels, rejected
 
 
 @dataclass(frozen=True)
