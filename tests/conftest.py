@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genbench.gan.data import default_roots
+from genbench.gan.data import default_roots, find_test_root
 from genbench.pytest_plugin import missing_resource
 
 # pytester: the plugin's own tests run throw-away projects (tests/test_testing_plugin.py).
@@ -20,19 +20,10 @@ pytest_plugins = ("pytester",)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _mnist_test_root() -> Path | None:
-    """The first torchvision root holding the real MNIST test split (MNIST/raw/t10k-*), searched in
-    genbench.gan.data's order: $GENBENCH_DATA if set, else ./data and ~/.cache/genbench."""
-    for root in default_roots():
-        if any((root / "MNIST" / "raw").glob("t10k-images-idx3-ubyte*")):
-            return root
-    return None
-
-
 @pytest.fixture(scope="session")
 def mnist_test_root() -> Path:
     """Root folder holding MNIST/raw/t10k-*; a missing resource (skip, or fail with GENBENCH_REQUIRE_DATA=1)."""
-    root = _mnist_test_root()
+    root = find_test_root()  # genbench.gan.data's one search order: $GENBENCH_DATA, else ./data, the cache
     if root is None:
         searched = ", ".join(str(r) for r in default_roots())
         missing_resource(f"real MNIST test split (MNIST/raw/t10k-*) not found in {searched}; set GENBENCH_DATA")
