@@ -30,8 +30,12 @@ class Target(Protocol):
 
 
 def _check_points(x: torch.Tensor, dim: int, name: str = "x") -> None:
+    # Finiteness is not checked here: it would cost a device sync in every sampler step, and the
+    # samplers check their states for divergence themselves (NaN in gives NaN out).
     if not isinstance(x, torch.Tensor):
         raise ParameterError(f"{name} must be a torch.Tensor of shape (..., {dim}), got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise ParameterError(f"{name} must be a real floating-point tensor (float32 or float64), got dtype {x.dtype}")
     if x.ndim < 1 or x.shape[-1] != dim:
         raise ParameterError(f"{name} must have shape (..., {dim}), got {tuple(x.shape)}")
 
@@ -47,7 +51,13 @@ def _as_tensor(name: str, value: ArrayLike, dtype: torch.dtype, device: torch.de
 
 
 class Gaussian:
-    """Multivariate normal N(mean, cov); validated at construction, precision precomputed once."""
+    """Multivariate normal N(mean, cov); validated at construction, precision precomputed once.
+
+    Raises ParameterError naming the parameter when ``mean`` or ``cov`` is not numeric or not finite,
+    ``mean`` is not a non-empty vector, ``cov`` is not (d, d), not symmetric or not positive definite,
+    or ``dtype`` is not float32/float64; ``log_prob`` and ``score`` raise it for points that are not a
+    real floating-point tensor of shape (..., d).
+    """
 
     def __init__(
         self,
@@ -118,7 +128,11 @@ class Gaussian:
 
 
 class GaussianMixture:
-    """Mixture of Gaussians with analytic log-density and score (via log-sum-exp responsibilities)."""
+    """Mixture of Gaussians with analytic log-density and score (via log-sum-exp responsibilities).
+
+    Raises ParameterError for weights that are not positive or do not sum to 1, ``means`` not (k, d),
+    ``covs`` not (k, d, d), and for any component that ``Gaussian`` refuses.
+    """
 
     def __init__(
         self,
@@ -176,7 +190,11 @@ class GaussianMixture:
 
 
 class LogDensityTarget:
-    """A target from a user's log-density; the score comes from autograd."""
+    """A target from a user's log-density; the score comes from autograd.
+
+    Raises ParameterError when ``log_prob`` is not callable, ``dim`` is not an integer >= 1, points are
+    not a real floating-point tensor of shape (..., dim), or ``log_prob`` returns the wrong shape.
+    """
 
     def __init__(self, log_prob: Callable[[torch.Tensor], torch.Tensor], dim: int) -> None:
         if not callable(log_prob):

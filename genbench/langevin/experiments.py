@@ -172,7 +172,7 @@ def summary_record(run: Any, target: Gaussian, x0: Any, *, emp_mean: np.ndarray,
         law = theory.ula_law(target, mu, run.steps, x0)
         exact_mean, exact_cov, stationary = law.mean, law.cov, law.stationary_cov
         if run.chains == 1 and n_draws >= 1:
-            predicted = theory.predicted_ess(target, mu, n_draws).tolist()
+            predicted = theory.predicted_ess(target, mu, n_draws, thin=int(run.thin)).tolist()
     elif run.sampler == "mala":
         stationary = sigma  # MALA leaves the target exactly invariant
     summary: dict[str, Any] = {

@@ -8,6 +8,13 @@ recursion x_{t+1} − m = A (x_t − m) + √(2μ) n_t with A = I − μP. Hence
 and, as A is symmetric with eigenvalues ρ_i = 1 − μλ_i (λ_i the eigenvalues of P),
 cov_t = Q diag(2μ (1 − ρ_i^{2t}) / (1 − ρ_i²)) Qᵀ. The chain is stable iff |ρ_i| < 1 for all i,
 i.e. μ < 2/λ_max(P), and then converges to S_μ = Σ (I − μP/2)⁻¹. All results are float64 numpy.
+
+Numerics: every closed form is written in terms of u_i = μλ_i, never of a rounded ρ_i = 1 − u_i.
+For small u (μ = 1e-9, say) 1 − u has only ~|log10 u| correct digits of u left, so 1 − ρ², ρᵗ for
+t ~ 1/u and (1 + ρ)/(1 − ρ) lose up to 16 − |log10 u| digits (and a tolerance test such as
+``isclose(ρ², 1)`` silently replaces the geometric sum by t). Here 1 − ρ² = u(2 − u),
+log|ρ| = log1p(−u) (or log(u − 1) when u > 1) and 1 − ρ^{2t} = −expm1(2t·log|ρ|), each accurate to a
+few ulps for every u and t.
 """
 
 from __future__ import annotations
@@ -34,16 +41,51 @@ def stability_bound(target: Gaussian) -> float:
     return float(2.0 / lam[-1])
 
 
-def _rho(target: Gaussian, step_size: float, *, check_stable: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _decay(target: Gaussian, step_size: float, *, check_stable: bool = True) -> tuple[np.ndarray, np.ndarray, float]:
+    """(u = μλ, eigenvectors Q, μ): the eigen-decomposition of A = I − μP, as u_i = 1 − ρ_i."""
     mu = positive_float("step_size", step_size)
     lam, q = _spectrum(target)
-    rho = 1.0 - mu * lam
-    if check_stable and np.any(np.abs(rho) >= 1.0):
+    u = mu * lam
+    if check_stable and np.any(u >= 2.0):
         raise ParameterError(
             f"step_size must be < {2.0 / lam[-1]:.6g} (stability bound 2/lambda_max(precision)) "
             f"for this target, got {mu:g}"
         )
-    return lam, q, rho
+    return u, q, mu
+
+
+def _log_abs_rho(u: np.ndarray) -> np.ndarray:
+    """log|1 − u| without forming 1 − u (−inf where u == 1 exactly)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(u < 1.0, np.log1p(-u), np.log(np.abs(u - 1.0)))
+
+
+def _rho_pow(u: np.ndarray, t: int) -> np.ndarray:
+    """ρᵗ = (1 − u)ᵗ as sign · exp(t·log|ρ|) (1 at t = 0, also where ρ = 0)."""
+    if t == 0:
+        return np.ones_like(u)
+    sign = np.where((u > 1.0) & (t % 2 == 1), -1.0, 1.0)
+    with np.errstate(over="ignore", under="ignore"):
+        return sign * np.exp(t * _log_abs_rho(u))
+
+
+def _one_minus_rho_pow(u: np.ndarray, t: int) -> np.ndarray:
+    """1 − ρᵗ accurate near ρᵗ = 1: −expm1(t·log|ρ|) where ρᵗ > 0, else 1 + |ρ|ᵗ."""
+    if t == 0:
+        return np.zeros_like(u)
+    logr = _log_abs_rho(u)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        positive = -np.expm1(t * logr)
+        negative = 1.0 + np.exp(t * logr)
+    return np.where((u > 1.0) & (t % 2 == 1), negative, positive)
+
+
+def _geometric(u: np.ndarray, t: int) -> np.ndarray:
+    """Σ_{k<t} ρ^{2k} = (1 − ρ^{2t}) / (1 − ρ²), with 1 − ρ² = u(2 − u); t exactly where ρ² == 1."""
+    denom = u * (2.0 - u)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        geo = _one_minus_rho_pow(u, 2 * t) / denom
+    return np.where(denom == 0.0, float(t), geo)
 
 
 def _x0(target: Gaussian, x0: np.ndarray | float | None) -> np.ndarray:
@@ -58,60 +100,67 @@ def _x0(target: Gaussian, x0: np.ndarray | float | None) -> np.ndarray:
 
 def ula_mean(target: Gaussian, step_size: float, t: int, x0: np.ndarray | float | None = None) -> np.ndarray:
     """Exact mean of x_t: m + Aᵗ (x_0 − m), shape (d,)."""
-    positive_int("t", t, minimum=0)
-    _, q, rho = _rho(target, step_size, check_stable=False)
+    t = positive_int("t", t, minimum=0)
+    u, q, _ = _decay(target, step_size, check_stable=False)
     m = target.mean.detach().cpu().double().numpy()
-    return m + q @ (rho**t * (q.T @ (_x0(target, x0) - m)))
+    return m + q @ (_rho_pow(u, t) * (q.T @ (_x0(target, x0) - m)))
 
 
 def ula_cov(target: Gaussian, step_size: float, t: int) -> np.ndarray:
     """Exact covariance of x_t from a fixed x_0: Σ_{k<t} Aᵏ (2μI) Aᵏᵀ, shape (d, d)."""
-    positive_int("t", t, minimum=0)
-    mu = float(step_size)
-    _, q, rho = _rho(target, mu, check_stable=False)
-    r2 = rho**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        geo = np.where(np.isclose(r2, 1.0), float(t), (1.0 - r2**t) / (1.0 - r2))
-    cov = (q * (2.0 * mu * geo)) @ q.T
+    t = positive_int("t", t, minimum=0)
+    u, q, mu = _decay(target, step_size, check_stable=False)
+    cov = (q * (2.0 * mu * _geometric(u, t))) @ q.T
     return (cov + cov.T) / 2
+
+
+def _stationary_variances(u: np.ndarray, mu: float) -> np.ndarray:
+    """Stationary variance 2μ/(1 − ρ²) = 2/(λ(2 − u)) of each eigen-direction."""
+    return 2.0 * mu / (u * (2.0 - u))
 
 
 def stationary_cov(target: Gaussian, step_size: float) -> np.ndarray:
     """ULA's stationary covariance S_μ = Σ (I − μΣ⁻¹/2)⁻¹ (biased by O(μ)), shape (d, d)."""
-    lam, q, _ = _rho(target, step_size)
-    s = 1.0 / (lam * (1.0 - float(step_size) * lam / 2.0))
-    cov = (q * s) @ q.T
+    u, q, mu = _decay(target, step_size)
+    cov = (q * _stationary_variances(u, mu)) @ q.T
     return (cov + cov.T) / 2
 
 
-def autocorrelation(target: Gaussian, step_size: float) -> np.ndarray:
-    """Lag-1 autocorrelation ρ_i = 1 − μλ_i of each eigen-direction of the precision, shape (d,)."""
-    _, _, rho = _rho(target, step_size)
-    return rho
+def autocorrelation(target: Gaussian, step_size: float, *, lag: int = 1) -> np.ndarray:
+    """Lag-``lag`` autocorrelation ρ_iʰ = (1 − μλ_i)ʰ of each eigen-direction of the precision, shape (d,)."""
+    lag = positive_int("lag", lag, minimum=0)
+    u, _, _ = _decay(target, step_size)
+    return _rho_pow(u, lag)
 
 
-def integrated_autocorrelation_time(target: Gaussian, step_size: float) -> np.ndarray:
-    """Stationary integrated autocorrelation time of each coordinate of x, shape (d,).
+def integrated_autocorrelation_time(target: Gaussian, step_size: float, *, thin: int = 1) -> np.ndarray:
+    """Stationary integrated autocorrelation time of each coordinate of x, kept every ``thin`` steps, shape (d,).
 
-    Coordinate i is a sum of independent AR(1) components with variances s_j Q_ij² and
-    coefficients ρ_j, so τ_i = Σ_j Q_ij² s_j (1+ρ_j)/(1−ρ_j) / Σ_j Q_ij² s_j.
+    Coordinate i is a sum of independent AR(1) components with variances s_j Q_ij² and lag-h
+    coefficients ρ_jʰ (h = ``thin``), so τ_i = Σ_j Q_ij² s_j (1+ρ_jʰ)/(1−ρ_jʰ) / Σ_j Q_ij² s_j.
     """
-    lam, q, rho = _rho(target, step_size)
-    s = 1.0 / (lam * (1.0 - float(step_size) * lam / 2.0))
-    w = q**2 * s  # (coord, direction)
-    return (w @ ((1.0 + rho) / (1.0 - rho))) / w.sum(axis=1)
+    h = positive_int("thin", thin)
+    u, q, mu = _decay(target, step_size)
+    w = q**2 * _stationary_variances(u, mu)  # (coord, direction)
+    # (1 + ρʰ)/(1 − ρʰ) with 1 − ρʰ from expm1: for h = 1 this is (2 − u)/u, exact for tiny u.
+    ratio = (1.0 + _rho_pow(u, h)) / _one_minus_rho_pow(u, h)
+    return (w @ ratio) / w.sum(axis=1)
 
 
-def predicted_ess(target: Gaussian, step_size: float, n: int) -> np.ndarray:
-    """Predicted effective sample size n/τ_i of each coordinate for n stationary draws, shape (d,)."""
-    positive_int("n", n)
-    return n / integrated_autocorrelation_time(target, step_size)
+def predicted_ess(target: Gaussian, step_size: float, n: int, *, thin: int = 1) -> np.ndarray:
+    """Predicted effective sample size n/τ_i of each coordinate for n stationary draws kept every ``thin`` steps, shape (d,)."""
+    n = positive_int("n", n)
+    return n / integrated_autocorrelation_time(target, step_size, thin=thin)
 
 
 def mixing_time(target: Gaussian, step_size: float, tol: float = 0.01) -> int:
-    """Steps until the slowest direction's memory |ρ|ᵗ of x_0 falls below ``tol``."""
-    _, _, rho = _rho(target, step_size)
-    return int(np.ceil(np.log(tol) / np.log(np.max(np.abs(rho)))))
+    """Smallest t with max_i |ρ_i|ᵗ <= ``tol``: steps until the slowest direction's memory of x_0 falls below tol."""
+    tol = positive_float("tol", tol, upper=1.0, upper_name="a fraction of the initial offset")
+    u, _, _ = _decay(target, step_size)
+    slowest = float(np.max(_log_abs_rho(u)))  # log max|ρ| < 0 for a stable step; −inf when every ρ is 0
+    if slowest == -np.inf:
+        return 1
+    return max(1, int(np.ceil(np.log(tol) / slowest)))
 
 
 @dataclass(frozen=True)
