@@ -27,10 +27,7 @@ CASES = [
 
 
 def _clear() -> None:
-    for name in dir(pw):
-        fn = getattr(pw, name)
-        if hasattr(fn, "cache_clear"):
-            fn.cache_clear()
+    pw.clear_caches()
 
 
 def _call(kind: str, check: str, arg: float) -> Any:

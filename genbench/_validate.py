@@ -47,3 +47,10 @@ def choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ParameterError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
     return str(value)
+
+
+def nonnegative_seed(name: str, value: object) -> int:
+    """Return ``value`` (an int or numpy integer) as an int seed, or raise if it is not a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ParameterError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)

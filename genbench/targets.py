@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from genbench._runtime import resolve_device, resolve_dtype
+from genbench._validate import positive_float, positive_int
 from genbench.errors import ParameterError
 
 ArrayLike = torch.Tensor | Sequence[float] | Sequence[Sequence[float]]
@@ -224,6 +226,69 @@ class LogDensityTarget:
 def from_log_prob(log_prob: Callable[[torch.Tensor], torch.Tensor], dim: int) -> LogDensityTarget:
     """Build a target from a log-density function; its score is computed by autograd."""
     return LogDensityTarget(log_prob, dim)
+
+
+# Conjugate normal model: its posteriors are known exactly (used by simulation-based calibration).
+
+
+class BatchedNormalPosterior:
+    """S independent 1-D normal posteriors N(mean_i, sd²) as one Target on (S, 1) tensors (chain i ↔ data set i)."""
+
+    def __init__(self, mean: torch.Tensor, sd: float) -> None:
+        self.dim = 1
+        self.mean = mean.reshape(-1, 1).to(torch.float64)
+        self.var = float(sd) ** 2
+        self.dtype = torch.float64
+        self.device = self.mean.device
+        self._log_norm = -0.5 * math.log(2.0 * math.pi * self.var)
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-density of chain i's posterior at x[i], shape (S,)."""
+        return self._log_norm - 0.5 * ((x - self.mean) ** 2).sum(-1) / self.var
+
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """−(x − mean_i)/sd², shape (S, 1)."""
+        return (self.mean - x) / self.var
+
+
+@dataclass(frozen=True)
+class ConjugateGaussianModel:
+    """θ ~ N(prior_mean, prior_sd²), y_j | θ ~ N(θ, noise_sd²), j = 1..n_obs: the posterior is normal."""
+
+    prior_mean: float = 0.0
+    prior_sd: float = 1.0
+    noise_sd: float = 1.0
+    n_obs: int = 5
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(float(self.prior_mean)):
+            raise ParameterError(f"prior_mean must be finite, got {self.prior_mean!r}")
+        positive_float("prior_sd", self.prior_sd)
+        positive_float("noise_sd", self.noise_sd)
+        positive_int("n_obs", self.n_obs)
+
+    @property
+    def posterior_sd(self) -> float:
+        """σ_n = (1/τ² + m/s²)^{-1/2} (the same for every data set)."""
+        return 1.0 / math.sqrt(1.0 / self.prior_sd**2 + self.n_obs / self.noise_sd**2)
+
+    def simulate(self, replications: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw θ ~ prior (S,) and data y | θ (S, n_obs)."""
+        s = positive_int("replications", replications)
+        theta = self.prior_mean + self.prior_sd * torch.randn(s, generator=generator, dtype=torch.float64)
+        y = theta[:, None] + self.noise_sd * torch.randn(s, self.n_obs, generator=generator, dtype=torch.float64)
+        return theta, y
+
+    def posterior_mean(self, y: torch.Tensor) -> torch.Tensor:
+        """μ_n for each data set, shape (S,)."""
+        if y.ndim != 2 or y.shape[1] != self.n_obs:
+            raise ParameterError(f"y must have shape (S, {self.n_obs}), got {tuple(y.shape)}")
+        v = self.posterior_sd**2
+        return v * (self.prior_mean / self.prior_sd**2 + y.sum(1) / self.noise_sd**2)
+
+    def posterior(self, y: torch.Tensor) -> BatchedNormalPosterior:
+        """The S posteriors as one batched target."""
+        return BatchedNormalPosterior(self.posterior_mean(y), self.posterior_sd)
 
 
 SEED_MEAN = (1.0, 1.0)

@@ -30,6 +30,7 @@ from genbench.testing import (
     offset_seed,
     required_samples,
 )
+from genbench import wishart
 from genbench.testing import power as pw
 from genbench.testing.power import power
 
@@ -134,10 +135,10 @@ def test_cov_corrected_chi2_null_accuracy(d: int, k: int) -> None:
     rng = np.random.default_rng(offset_seed(5))
     c = rng.chisquare(k - np.arange(d), size=(m, d))
     off = rng.chisquare(d * (d - 1) / 2, size=m) if d > 1 else 0.0
-    t = (k * pw._g(c / k)).sum(axis=1) + off
+    t = (k * wishart.lr_term(c / k)).sum(axis=1) + off
     for level in (0.05, 0.01, 0.001):
         q = np.quantile(t, 1 - level)
-        got = pw._cov_bartlett_sf(q, d, k)
+        got = wishart.bartlett_corrected_sf(q, d, k)
         se = math.sqrt(level * (1 - level) / m)
         assert abs(got - level) <= 0.03 * level + MC_Z * se, f"d={d}, k={k}: P(T>q_{1-level}) = {got:.5g}"
 

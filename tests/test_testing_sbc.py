@@ -18,17 +18,16 @@ import scipy.stats
 import torch
 
 from genbench.errors import CheckFailed, ParameterError
+from genbench.langevin.posterior import mala_posterior_sampler, ula_posterior_sampler
 from genbench.testing import offset_seed
 from genbench.testing.sbc import (
     _sbc_power,
     ConjugateGaussianModel,
     assert_sbc,
     check_sbc,
-    mala_posterior_sampler,
     sbc_detectable_effect,
     sbc_ranks,
     sbc_required_replications,
-    ula_posterior_sampler,
 )
 
 MODEL = ConjugateGaussianModel(prior_mean=0.5, prior_sd=2.0, noise_sd=1.0, n_obs=4)

@@ -330,7 +330,8 @@ class _PosteriorView:
 
 def _sbc_sampler(mutant: str | None, seed: int):  # type: ignore[no-untyped-def]
     from genbench.langevin.ula import sample_ula
-    from genbench.testing.sbc import ConjugateGaussianModel, mala_posterior_sampler
+    from genbench.langevin.posterior import mala_posterior_sampler
+    from genbench.testing.sbc import ConjugateGaussianModel
 
     model = ConjugateGaussianModel()
     mu, draws, thin = SBC["step_size"], SBC["draws"], SBC["thin"]

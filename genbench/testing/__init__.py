@@ -30,7 +30,7 @@ from genbench.testing.gaussian import (
     check_stationary,
     check_ula_law,
 )
-from genbench.testing.power import CHECKS, EFFECT_UNITS, detectable_effect, required_samples
+from genbench.planning import CHECKS, EFFECT_UNITS, detectable_effect, required_samples
 
 # Beyond moments (issue 7): shape, one-step conservation, SBC, KSD, sequential.
 from genbench.testing.conservation import (
@@ -56,10 +56,8 @@ from genbench.testing.sbc import (
     ConjugateGaussianModel,
     assert_sbc,
     check_sbc,
-    mala_posterior_sampler,
     sbc_detectable_effect,
     sbc_required_replications,
-    ula_posterior_sampler,
 )
 from genbench.testing.sequential import SequentialResult, assert_sequential, sequential_check, sequential_thresholds
 from genbench.testing.shape import (
@@ -107,10 +105,8 @@ __all__ = [
     "ConjugateGaussianModel",
     "assert_sbc",
     "check_sbc",
-    "mala_posterior_sampler",
     "sbc_detectable_effect",
     "sbc_required_replications",
-    "ula_posterior_sampler",
     # ksd.py
     "KSDEstimate",
     "KSDTrace",
@@ -125,3 +121,10 @@ __all__ = [
     "sequential_check",
     "sequential_thresholds",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Names that moved out of genbench.testing keep working for one release, with a DeprecationWarning.
+    from genbench.testing import sbc
+
+    return sbc.__getattr__(name)

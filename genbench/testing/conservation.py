@@ -42,12 +42,12 @@ import scipy.stats
 import torch
 
 from genbench._runtime import make_generator
-from genbench._validate import positive_float, positive_int, probability
+from genbench._validate import nonnegative_seed, positive_float, positive_int, probability
 from genbench.errors import ParameterError
 from genbench.targets import Gaussian
 from genbench.testing._result import CheckResult
 from genbench.testing.gaussian import check_gaussian
-from genbench.testing.shape import _check_seed, check_gaussian_shape, whiten
+from genbench.testing.shape import check_gaussian_shape, whiten
 
 __all__ = [
     "Kernel",
@@ -173,7 +173,7 @@ def check_one_step(
     alpha = probability("alpha", alpha)
     power = probability("power", power)
     min_move = probability("min_move_fraction", min_move_fraction)
-    seed = _check_seed(seed)
+    seed = nonnegative_seed("seed", seed)
     if not callable(kernel):
         raise ParameterError("kernel must be callable as kernel(x, noise) -> x_next on (chains, d) tensors")
     d = target.dim

@@ -11,7 +11,7 @@ Sampling distributions are exact under H0 for Gaussian data:
 - ``check_mean_hotelling`` (Σ estimated): (n − d)/(d(n − 1)) T² ~ F(d, n − d);
 - ``check_cov``: the modified likelihood-ratio statistic k·Σ(λᵢ − 1 − log λᵢ), λ the eigenvalues
   of Σ₀⁻¹A/k with A ~ Wishart_d(k, Σ) (k = n − 1, or n when the mean is given), against its exact
-  null (see ``genbench.testing.power.cov_null_pvalue``);
+  null (see ``genbench.wishart.cov_null_pvalue``);
 - ``check_gaussian``: mean and covariance tests at alpha/2 each (Bonferroni; the two statistics
   are independent under H0, so the family-wise level is 1 − (1 − alpha/2)² ≤ alpha).
 """
@@ -29,7 +29,8 @@ from genbench._validate import positive_int, probability
 from genbench.errors import ParameterError
 from genbench.stats import as_float64, spd_matrix
 from genbench.targets import Gaussian
-import genbench.testing.power as _pw
+import genbench.planning as _pw
+from genbench.wishart import cov_lr_statistic, cov_null_pvalue
 from genbench.testing._result import CheckResult
 
 __all__ = [
@@ -83,7 +84,7 @@ def _require_power(check: str, effect: float, n: int, alpha: float, power: float
     """Raise when n samples cannot detect ``effect`` with the requested power (never pass silently)."""
     needed = _pw.required_samples(check, effect, alpha=alpha, power=power, d=d)
     if n < needed:
-        achieved = _pw.power(check, effect, n, alpha=alpha, d=d) if n >= _pw._min_n(check, d) else 0.0
+        achieved = _pw.power(check, effect, n, alpha=alpha, d=d) if n >= _pw.min_samples(check, d) else 0.0
         raise ParameterError(
             f"samples: n={n} is too small for the {label} check to detect {_pw.EFFECT_UNITS[check]} "
             f"{effect:g} with power {power:g} at alpha={alpha:g} (power at this n: {achieved:.3f}); "
@@ -174,13 +175,13 @@ def check_cov(
     # subspace (a frozen or collapsed sampler) or a spread too wide for float64 to resolve both ends
     # (a diverging one). Either is evidence against H0, so it is a rejection, not an input error.
     degenerate = not (np.all(np.isfinite(lam)) and lam[0] > 0)
-    stat = float("inf") if degenerate else _pw.cov_lr_statistic(lam, k)
+    stat = float("inf") if degenerate else cov_lr_statistic(lam, k)
     # Planning is for the unknown-mean test (k = n − 1); with the mean given it is slightly conservative.
     return CheckResult(
         name="cov_lrt",
         null_hypothesis=f"Cov[x] = cov, samples i.i.d. Gaussian ({'mean unknown' if mean is None else 'mean given'})",
         statistic=stat,
-        p_value=0.0 if degenerate else _pw.cov_null_pvalue(stat, d, k),
+        p_value=0.0 if degenerate else cov_null_pvalue(stat, d, k),
         alpha=alpha,
         n=n,
         detectable_effect=_detectable("cov", n, alpha, pw, d),
@@ -332,7 +333,7 @@ def assert_matches_gaussian(
     """Assert samples are i.i.d. N(mean, cov); with ``power`` and ``effect``, first assert n is large enough.
 
     ``effect`` is a Mahalanobis mean shift (number) or ``{"mean": δ, "cov": ε}`` (ε: relative
-    covariance error, see ``genbench.testing.power``); with ``effect`` and no ``power``, power 0.8 is
+    covariance error, see ``genbench.planning``); with ``effect`` and no ``power``, power 0.8 is
     required. Each component is planned at alpha/2 (the Bonferroni level it is tested at).
     """
     alpha = probability("alpha", alpha)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from genbench._runtime import make_generator
-from genbench._validate import choice, positive_float, positive_int, probability
+from genbench._validate import choice, nonnegative_seed, positive_float, positive_int, probability
 from genbench.errors import ParameterError
 from genbench.stats import ess
 from genbench.targets import Gaussian, Target
@@ -45,7 +45,6 @@ from genbench.testing._result import CheckResult
 # Below this Geyer ESS the Markov wild bootstrap is refused: at ESS ~30 it rejected 13% of correct
 # chains at alpha = 0.05; at ESS ~140 (5th percentile 100, minimum 79) it held its level.
 MIN_MARKOV_ESS = 50.0
-from genbench.testing.shape import _check_seed
 
 __all__ = [
     "KSDEstimate",
@@ -245,7 +244,7 @@ def check_ksd(
     No closed-form power: ``detectable_effect`` is None.
     """
     alpha = probability("alpha", alpha)
-    seed = _check_seed(seed)
+    seed = nonnegative_seed("seed", seed)
     n_boot = positive_int("n_boot", n_boot, minimum=19)
     bootstrap = choice("bootstrap", bootstrap, ("rademacher", "markov"))
     if bootstrap == "markov":
@@ -350,7 +349,7 @@ def ksd_step_size_trace(
     if not mus:
         raise ParameterError("step_sizes must hold at least one step size")
     n = positive_int("n", n, minimum=2)
-    seed = _check_seed(seed)
+    seed = nonnegative_seed("seed", seed)
     m = target.mean.detach().cpu().double().numpy()
     gen = make_generator(seed)
     z = torch.randn(n, target.dim, generator=gen, dtype=torch.float64)  # common random numbers across μ

@@ -19,8 +19,7 @@ Cohen's w² = B Σ (pᵢ − 1/B)², so the detectable w at power 1 − β solve
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+import warnings
 from typing import Any
 
 import numpy as np
@@ -29,17 +28,17 @@ import scipy.stats
 import torch
 
 from genbench._runtime import make_generator
-from genbench._validate import positive_float, positive_int, probability
+from genbench._validate import nonnegative_seed, positive_float, positive_int, probability
 from genbench.errors import ParameterError
+from genbench.langevin import posterior as _posterior
+from genbench.langevin.posterior import PosteriorSampler
+from genbench.targets import BatchedNormalPosterior, ConjugateGaussianModel
 from genbench.testing._result import CheckResult
-from genbench.testing.shape import _check_seed
 
 __all__ = [
     "ConjugateGaussianModel",
     "BatchedNormalPosterior",
     "PosteriorSampler",
-    "mala_posterior_sampler",
-    "ula_posterior_sampler",
     "sbc_ranks",
     "sbc_detectable_effect",
     "sbc_required_replications",
@@ -47,108 +46,20 @@ __all__ = [
     "assert_sbc",
 ]
 
-PosteriorSampler = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
-"""``sampler(y, generator) -> draws``: y (S, m) data sets, draws (S, L) posterior draws for each."""
+_MOVED = {"mala_posterior_sampler", "ula_posterior_sampler"}
 
 
-class BatchedNormalPosterior:
-    """S independent 1-D normal posteriors N(mean_i, sd²) as one Target on (S, 1) tensors (chain i ↔ data set i)."""
-
-    def __init__(self, mean: torch.Tensor, sd: float) -> None:
-        self.dim = 1
-        self.mean = mean.reshape(-1, 1).to(torch.float64)
-        self.var = float(sd) ** 2
-        self.dtype = torch.float64
-        self.device = self.mean.device
-        self._log_norm = -0.5 * math.log(2.0 * math.pi * self.var)
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-density of chain i's posterior at x[i], shape (S,)."""
-        return self._log_norm - 0.5 * ((x - self.mean) ** 2).sum(-1) / self.var
-
-    def score(self, x: torch.Tensor) -> torch.Tensor:
-        """−(x − mean_i)/sd², shape (S, 1)."""
-        return (self.mean - x) / self.var
-
-
-@dataclass(frozen=True)
-class ConjugateGaussianModel:
-    """θ ~ N(prior_mean, prior_sd²), y_j | θ ~ N(θ, noise_sd²), j = 1..n_obs: the posterior is normal."""
-
-    prior_mean: float = 0.0
-    prior_sd: float = 1.0
-    noise_sd: float = 1.0
-    n_obs: int = 5
-
-    def __post_init__(self) -> None:
-        if not math.isfinite(float(self.prior_mean)):
-            raise ParameterError(f"prior_mean must be finite, got {self.prior_mean!r}")
-        positive_float("prior_sd", self.prior_sd)
-        positive_float("noise_sd", self.noise_sd)
-        positive_int("n_obs", self.n_obs)
-
-    @property
-    def posterior_sd(self) -> float:
-        """σ_n = (1/τ² + m/s²)^{-1/2} (the same for every data set)."""
-        return 1.0 / math.sqrt(1.0 / self.prior_sd**2 + self.n_obs / self.noise_sd**2)
-
-    def simulate(self, replications: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw θ ~ prior (S,) and data y | θ (S, n_obs)."""
-        s = positive_int("replications", replications)
-        theta = self.prior_mean + self.prior_sd * torch.randn(s, generator=generator, dtype=torch.float64)
-        y = theta[:, None] + self.noise_sd * torch.randn(s, self.n_obs, generator=generator, dtype=torch.float64)
-        return theta, y
-
-    def posterior_mean(self, y: torch.Tensor) -> torch.Tensor:
-        """μ_n for each data set, shape (S,)."""
-        if y.ndim != 2 or y.shape[1] != self.n_obs:
-            raise ParameterError(f"y must have shape (S, {self.n_obs}), got {tuple(y.shape)}")
-        v = self.posterior_sd**2
-        return v * (self.prior_mean / self.prior_sd**2 + y.sum(1) / self.noise_sd**2)
-
-    def posterior(self, y: torch.Tensor) -> BatchedNormalPosterior:
-        """The S posteriors as one batched target."""
-        return BatchedNormalPosterior(self.posterior_mean(y), self.posterior_sd)
-
-
-def _langevin_posterior_sampler(
-    which: str, model: ConjugateGaussianModel, step_size: float, draws: int, thin: int, burn_in: int
-) -> PosteriorSampler:
-    from genbench.langevin.mala import sample_mala  # samplers sit below testing (architecture)
-    from genbench.langevin.ula import sample_ula
-
-    step_size = positive_float("step_size", step_size)
-    draws = positive_int("draws", draws)
-    thin = positive_int("thin", thin)
-    burn_in = positive_int("burn_in", burn_in, minimum=0)
-
-    def sampler(y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        post = model.posterior(y)
-        # Start at an exact draw of this model's posterior: the chain is stationary from step 0.
-        x0 = post.mean + model.posterior_sd * torch.randn(post.mean.shape, generator=generator, dtype=torch.float64)
-        run_fn = sample_mala if which == "mala" else sample_ula
-        run = run_fn(
-            post, burn_in + draws * thin, step_size, chains=y.shape[0], x0=x0, generator=generator,
-            burn_in=burn_in, thin=thin, keep="trace",
+def __getattr__(name: str) -> object:
+    # The Langevin posterior samplers are samplers, not checks: they live in genbench.langevin.posterior.
+    if name in _MOVED:
+        warnings.warn(
+            f"genbench.testing.sbc.{name} moved to genbench.langevin.posterior.{name}; "
+            "the old location will be removed in the next release",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        assert run.trace is not None
-        return run.trace[..., 0].T.contiguous()  # (n_kept, S, 1) -> (S, L)
-
-    return sampler
-
-
-def mala_posterior_sampler(
-    model: ConjugateGaussianModel, step_size: float, *, draws: int = 99, thin: int = 10, burn_in: int = 0
-) -> PosteriorSampler:
-    """A ``PosteriorSampler`` running genbench's MALA on ``model``'s posteriors (one chain per data set)."""
-    return _langevin_posterior_sampler("mala", model, step_size, draws, thin, burn_in)
-
-
-def ula_posterior_sampler(
-    model: ConjugateGaussianModel, step_size: float, *, draws: int = 99, thin: int = 10, burn_in: int = 0
-) -> PosteriorSampler:
-    """A ``PosteriorSampler`` running genbench's ULA (biased by O(step_size)) on ``model``'s posteriors."""
-    return _langevin_posterior_sampler("ula", model, step_size, draws, thin, burn_in)
+        return getattr(_posterior, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def sbc_ranks(theta: torch.Tensor, draws: torch.Tensor, generator: torch.Generator) -> np.ndarray:
@@ -211,7 +122,7 @@ def check_sbc(
     bins = positive_int("bins", bins, minimum=2)
     alpha = probability("alpha", alpha)
     power = probability("power", power)
-    seed = _check_seed(seed)
+    seed = nonnegative_seed("seed", seed)
     if s < 5 * bins:
         raise ParameterError(f"replications must be >= 5 * bins = {5 * bins} for the chi^2 approximation, got {s}")
     gen = make_generator(seed)

@@ -28,10 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from genbench._validate import choice, positive_float, positive_int, probability
+from genbench._validate import choice, nonnegative_seed, positive_float, positive_int, probability
 from genbench.errors import ParameterError
 from genbench.testing._result import CheckResult
-from genbench.testing.shape import _check_seed
 
 __all__ = ["Stage", "SequentialResult", "sequential_thresholds", "sequential_check", "assert_sequential"]
 
@@ -115,7 +114,7 @@ def sequential_check(
     if growth < 1.0:
         raise ParameterError(f"growth must be >= 1 (sample sizes never shrink), got {growth:g}")
     schedule = choice("schedule", schedule, ("doubling", "paper"))
-    seed = _check_seed(seed)
+    seed = nonnegative_seed("seed", seed)
     thresholds = sequential_thresholds(alpha, k)
     seeds = _stage_seeds(seed, k)
     stages: list[Stage] = []

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
-from genbench._validate import positive_int, probability
+from genbench._validate import nonnegative_seed, positive_int, probability
 from genbench.errors import ParameterError
 from genbench.stats import as_float64
 from genbench.testing._result import CheckResult
@@ -90,12 +90,6 @@ def _dkwm_radius(n: int, prob: float) -> float:
     return math.sqrt(math.log(2.0 / prob) / (2.0 * n))
 
 
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def shape_detectable_effect(n: int, *, alpha: float = 0.01, power: float = 0.8, projections: int = 16) -> float:
     """Smallest KS distance (radius law or one projection) detected with probability >= power at n samples."""
     n = positive_int("n", n)
@@ -137,7 +131,7 @@ def check_gaussian_shape(
     alpha = probability("alpha", alpha)
     power = probability("power", power)
     k = positive_int("projections", projections, minimum=0)
-    seed = _check_seed(seed)
+    seed = nonnegative_seed("seed", seed)
     n, d = x.shape
     z = whiten(x, mean, cov)
     tests = 1 + k

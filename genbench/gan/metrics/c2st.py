@@ -26,7 +26,7 @@ from genbench._runtime import make_generator, resolve_device
 from genbench.errors import DivergenceError, ParameterError
 from genbench.gan.metrics.base import EvaluationInputs, HypothesisResult, as_images, seeded_module
 from genbench.gan.models import Discriminator
-from genbench.testing import power as _power  # TODO(planning): import from genbench.planning once it lands
+from genbench import planning as _power
 
 C2ST_CLASSIFIERS = ("mlp", "cnn")
 MIN_TRAIN_PER_SIDE = 16  # fewer training images per side cannot fit a classifier at all
