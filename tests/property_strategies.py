@@ -2,8 +2,10 @@
 
 Profiles (select with the environment variable ``HYPOTHESIS_PROFILE``; ``ci`` is loaded by default):
 
-* ``ci``:  ``derandomize=True`` (the examples are a fixed function of each test, so a run is
-  reproducible and is not a random trial: these tests are deterministic, not ``statistical``),
+* ``ci``:  ``derandomize=True`` (the examples are a fixed function of each test and of the source
+  tree, so a run is reproducible and is not a random trial: these tests are deterministic, not
+  ``statistical``; Hypothesis also mixes literal constants found in the project's imported modules
+  into generation, so running one file alone can try other examples than the default run does),
   ``max_examples=CI_EXAMPLES`` (40) per property, no example database, no deadline (the shared
   2-core machine makes per-example timings meaningless);
 * ``dev``: random exploration with ``max_examples=DEV_EXAMPLES`` (1000) per property and the local

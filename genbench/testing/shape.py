@@ -107,7 +107,14 @@ def shape_required_samples(effect: float, *, alpha: float = 0.01, power: float =
     k = positive_int("projections", projections, minimum=0) + 1
     # Solve √(ln(2k/α)/2n) + √(ln(2/β)/2n) = ε for n.
     root = math.sqrt(math.log(2.0 * k / alpha) / 2.0) + math.sqrt(math.log(2.0 / (1.0 - power)) / 2.0)
-    return math.ceil((root / effect) ** 2)
+    n = max(1, math.ceil((root / effect) ** 2))
+    # The closed form rounds: step to the smallest n whose detectable effect is <= effect, so that
+    # shape_required_samples(shape_detectable_effect(n)) == n exactly.
+    while n > 1 and shape_detectable_effect(n - 1, alpha=alpha, power=power, projections=k - 1) <= effect:
+        n -= 1
+    while shape_detectable_effect(n, alpha=alpha, power=power, projections=k - 1) > effect:
+        n += 1
+    return n
 
 
 def check_gaussian_shape(
