@@ -40,7 +40,7 @@ from genbench.testing import (
     detectable_effect,
     required_samples,
 )
-from genbench.testing.power import _cov_crit as cov_critical_value
+from genbench.wishart import cov_critical_value
 from genbench.testing.power import cov_power_for_eigenvalues
 
 TARGET = seed_target()
