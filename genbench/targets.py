@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 from genbench._runtime import resolve_device, resolve_dtype
@@ -43,6 +44,8 @@ def _check_points(x: torch.Tensor, dim: int, name: str = "x") -> None:
 
 
 def _as_tensor(name: str, value: ArrayLike, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        value = value.copy()  # torch warns on read-only arrays (e.g. np.diag views) even when it copies
     try:
         t = torch.as_tensor(value, dtype=dtype, device=device)
     except (TypeError, ValueError, RuntimeError) as exc:
