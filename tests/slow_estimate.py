@@ -35,7 +35,8 @@ k_iid = cpu(lambda: check_ksd(x, T, alpha=0.05, seed=1, n_boot=499))[0]
 k_1000 = cpu(lambda: check_ksd(y, T, alpha=0.05, seed=1, n_boot=499))[0]
 out["ksd FA (200 iid + 800 chain + 200 uniform)"] = 200 * k_iid + 1000 * k_1000
 import test_testing_sbc as tsb
-from genbench.testing.sbc import check_sbc, mala_posterior_sampler
+from genbench.langevin.posterior import mala_posterior_sampler
+from genbench.testing.sbc import check_sbc
 out["sbc FA+detect (600 x S=500)"] = 600 * cpu(lambda: check_sbc(mala_posterior_sampler(tsb.MODEL, tsb.VAR), tsb.MODEL, replications=500, alpha=0.05, seed=1))[0]
 import test_testing_sequential as tq
 from genbench.testing.sequential import sequential_check

@@ -241,7 +241,7 @@ PLANNED_POWER = 0.95
 
 def planned_stationary_chains(alpha: float) -> int:
     """Chains for ``ula_stationary@planned``: required_samples of the covariance test for PLANNED_EFFECT."""
-    from genbench.testing.power import required_samples
+    from genbench.planning import required_samples
 
     return required_samples("cov", PLANNED_EFFECT, alpha=alpha / 2, power=PLANNED_POWER)
 

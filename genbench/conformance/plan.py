@@ -52,8 +52,8 @@ import numpy as np
 from genbench._validate import choice, probability
 from genbench.conformance.targets import Target
 from genbench.errors import ParameterError
-from genbench.testing.power import power as planned_power
-from genbench.testing.power import required_samples
+from genbench.planning import power as planned_power
+from genbench.planning import required_samples
 from genbench.testing.sequential import sequential_thresholds
 from genbench.testing.shape import shape_required_samples
 
