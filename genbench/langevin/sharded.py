@@ -3,7 +3,7 @@
 Reproducibility whatever the number of ranks: the ``chains`` chains are cut into fixed-size
 *blocks* of ``block_size`` consecutive chains (the last one smaller); block b draws all its noise
 from its own ``torch.Generator`` seeded by ``SeedSequence([seed, b])``
-(:func:`genbench.distributed.stream_seed`), and each rank runs whole blocks (contiguous ranges of
+(:func:`genbench.seeding.derive_seed`), and each rank runs whole blocks (contiguous ranges of
 blocks, balanced by count). A chain's path therefore depends on (seed, block_size) only, never on
 the number of ranks, and one process running every block (``ctx=None``) computes the very same
 chains. Each block is reduced to its (count, mean, M2) in float64; the per-block table is assembled
