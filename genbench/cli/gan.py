@@ -58,7 +58,9 @@ def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--shuffle", action="store_true",
                    help="draw a seeded permutation of the digits every epoch (the assignment's DataLoader reads them in stored order)")
     p.add_argument("--sample-every", type=int, default=None, metavar="K", help="also write OUT/grids/epoch_NNNN.png every K epochs")
-    p.add_argument("--step-mode", choices=STEP_MODES, default="eager", help="eager, compile (torch.compile) or cuda_graph")
+    p.add_argument("--step-mode", choices=STEP_MODES, default=_DEFAULTS.step_mode,
+                   help="auto (default: parallel on a CPU with >= 2 threads, else eager), eager, parallel (CPU: G's and D's "
+                        "halves of each step on two threads; same weights), compile (torch.compile) or cuda_graph")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="start again even if OUT/checkpoint.pt exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")

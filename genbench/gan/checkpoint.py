@@ -106,22 +106,20 @@ def _load_state(module: torch.nn.Module, state: Any, path: Path, what: str) -> N
         raise CheckpointError(f"checkpoint {os.fspath(path)!r}: the {what} does not match the assignment's architecture ({detail})") from exc
 
 
+def _load_trained(checkpoint: str | os.PathLike[str], device: str | torch.device, module: torch.nn.Module, key: str) -> Any:
+    dev = resolve_device(device)
+    _load_state(module, load_checkpoint(checkpoint)[key], Path(checkpoint), key)
+    return module.to(dev).eval()
+
+
 def load_generator(checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu") -> Generator:
     """The trained generator of a checkpoint, on ``device``, in eval mode."""
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(checkpoint)
-    gen = Generator()
-    _load_state(gen, ckpt["generator"], Path(checkpoint), "generator")
-    return gen.to(dev).eval()
+    return _load_trained(checkpoint, device, Generator(), "generator")
 
 
 def load_discriminator(checkpoint: str | os.PathLike[str], device: str | torch.device = "cpu") -> Discriminator:
     """The trained discriminator of a checkpoint, on ``device``, in eval mode."""
-    dev = resolve_device(device)
-    ckpt = load_checkpoint(checkpoint)
-    disc = Discriminator()
-    _load_state(disc, ckpt["discriminator"], Path(checkpoint), "discriminator")
-    return disc.to(dev).eval()
+    return _load_trained(checkpoint, device, Discriminator(), "discriminator")
 
 
 def _restore_optimizer(opt: torch.optim.Optimizer, state: Any, path: Path, what: str) -> None:

@@ -223,7 +223,7 @@ def train_gan_ddp(
     ``config.device`` is ignored: each rank uses ``ctx.device``.
     """
     cfg = TrainConfig(**{**config.to_dict(), "betas": tuple(config.betas), "device": str(ctx.device)}).validated()
-    if cfg.step_mode != "eager":
+    if cfg.step_mode not in ("auto", "eager"):
         raise ParameterError(f"step_mode={cfg.step_mode!r} is not supported with --distributed; use eager")
     sample_every = None if sample_every is None else positive_int("sample_every", sample_every)
     # Each rank has its own device (cuda:LOCAL_RANK), so the device is left out of the comparison.
@@ -253,7 +253,7 @@ def train_gan_ddp(
         out = output_dir(out, "out")
     g_ddp, d_ddp = wrap_ddp(run.gen, dev), wrap_ddp(run.disc, dev)
     state, start_step = run.state, run.state.step
-    state.open_segment(device=device_name(dev), step_mode=cfg.step_mode, world_size=world)
+    state.open_segment(device=device_name(dev), step_mode="eager", world_size=world)
     per_rank_seconds = [0.0] * world
 
     def after_epoch(epoch: int) -> None:

@@ -33,7 +33,10 @@ class TrainConfig:
     data: str = "auto"
     max_steps: int | None = None  # stop after this many optimiser steps in total (checkpointed there)
     subset: int | None = None  # train on a seeded random subset of this many digits (quick runs, tests)
-    step_mode: str = "eager"  # "eager", "compile" (torch.compile) or "cuda_graph" (CUDA only)
+    # "auto" (parallel on a CPU with >= 2 threads, else eager), "eager", "parallel" (CPU: the step's two
+    # halves on two threads), "compile" (torch.compile) or "cuda_graph" (CUDA only); all but compile
+    # give bit-identical weights, so a resumed run may change it.
+    step_mode: str = "auto"
     # The assignment's DataLoader(dataset, batch_size=64) does not shuffle: every epoch reads the
     # digits in their stored order. True draws a fresh seeded permutation per epoch instead.
     shuffle: bool = False

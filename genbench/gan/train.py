@@ -43,7 +43,7 @@ from genbench.gan.data import MnistData, assignment_dataloader, load_mnist
 from genbench.gan.models import Discriminator, Generator, sample_noise
 from genbench.gan.outputs import GRID_NAME, HISTORY_NAME, SAMPLES_NAME, generate, save_epoch_grid, save_images, write_run_outputs
 from genbench.gan.state import RESUME_MUST_MATCH, TrainConfig, TrainState, epoch_records, history_record
-from genbench.gan.step import STATS, STEP_MODES, StepFn, build_models, build_optimizers, make_step, train_step
+from genbench.gan.step import STATS, STEP_MODES, StepFn, build_models, build_optimizers, make_step, resolve_step_mode, step_threads, train_step
 from genbench.seeding import derive_seed
 
 __all__ = [
@@ -302,8 +302,9 @@ def train_gan(
             print(sorted_data_note(data), file=sys.stderr)
     out = output_dir(out, "out")
 
+    mode = resolve_step_mode(cfg.step_mode, dev)
     state, start_step = run.state, run.state.step
-    state.open_segment(device=device_name(dev), step_mode=cfg.step_mode)
+    state.open_segment(device=device_name(dev), step_mode=mode)
     from tqdm import tqdm
 
     def after_epoch(epoch: int) -> None:
@@ -317,19 +318,22 @@ def train_gan(
     hooks = LoopHooks(
         batches=lambda epoch, start: epoch_batches(data.images, cfg.seed, epoch, cfg.batch_size, start, shuffle=cfg.shuffle),
         noise=lambda b: sample_noise(b, run.noise, dev),
-        step=make_step(run.gen, run.disc, run.opt_g, run.opt_d, mode=cfg.step_mode, batch_size=cfg.batch_size),
+        step=make_step(run.gen, run.disc, run.opt_g, run.opt_d, mode=mode, batch_size=cfg.batch_size),
         after_epoch=after_epoch,
         progress=(not quiet and sys.stderr.isatty()) if progress is None else bool(progress),
     )
     run_start = time.perf_counter()
     run.gen.train()
     run.disc.train()
-    loop_time = run_epochs(state, total, spe, cfg.epochs, hooks, dev)
+    with step_threads(mode):
+        threads = torch.get_num_threads()
+        loop_time = run_epochs(state, total, spe, cfg.epochs, hooks, dev)
     ran = state.step - start_step
     it_s = ran / loop_time if loop_time > 0 else None
     history = history_record(
         cfg, state, data_source=data.source, fingerprint=fingerprint, n_train=n, steps_per_epoch=spe, device=dev,
-        this_run={"steps": ran, "seconds": loop_time, "it_per_s": it_s, "total_seconds": time.perf_counter() - run_start},
+        this_run={"steps": ran, "seconds": loop_time, "it_per_s": it_s, "total_seconds": time.perf_counter() - run_start,
+                  "step_mode": mode, "intraop_threads": threads},
     )
     files = write_run_outputs(out, run.gen, history)
     return TrainResult(
