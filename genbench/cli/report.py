@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "2 bad input.",
     )
     p.add_argument("--profile", default="quick", choices=("quick", "full"),
-                   help="quick: minutes on a laptop (few GAN epochs, statistical tests only); "
+                   help="quick: minutes on a laptop (a 3-minute GAN budget, statistical tests only); "
                         "full: the assignment's 30 GAN epochs and the default test suite (default: quick)")
     p.add_argument("--out", default="reports", help="folder holding the runs and their index (default: reports)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] for sampling and training (default: cpu)")

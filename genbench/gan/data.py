@@ -408,7 +408,11 @@ def assignment_dataset(data: MnistData) -> Dataset:
 def assignment_dataloader(
     data: MnistData, *, batch_size: int = 64, shuffle: bool = True, seed: int = 42, num_workers: int = 0
 ) -> DataLoader:
-    """The assignment's input pipeline (per-item PIL transform, DataLoader batch 64, shuffled): the speed reference."""
+    """The assignment's input pipeline (per-item PIL transform, DataLoader batch 64): the speed reference.
+
+    The assignment's ``DataLoader(dataset, batch_size=64)`` does not shuffle (``shuffle=False``);
+    ``shuffle=True`` draws each pass's order from a generator seeded by ``seed``.
+    """
     batch_size = positive_int("batch_size", batch_size)
     return DataLoader(
         assignment_dataset(data),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from genbench._io import output_dir
 from genbench._runtime import device_name, make_generator, resolve_device, synchronize
@@ -185,8 +186,6 @@ class LoopHooks:
 
 def run_epochs(state: TrainState, total: int, steps_per_epoch: int, epochs: int, hooks: LoopHooks, device: torch.device) -> float:
     """Train from ``state.step`` to ``total`` steps epoch by epoch, updating ``state``; return this call's loop seconds."""
-    from tqdm import tqdm
-
     spe, loop_time = steps_per_epoch, 0.0
     while state.step < total:
         epoch = state.step // spe
@@ -305,7 +304,6 @@ def train_gan(
     mode = resolve_step_mode(cfg.step_mode, dev)
     state, start_step = run.state, run.state.step
     state.open_segment(device=device_name(dev), step_mode=mode)
-    from tqdm import tqdm
 
     def after_epoch(epoch: int) -> None:
         save_checkpoint(ckpt_path, run.gen, run.disc, run.opt_g, run.opt_d, cfg=cfg, state=state, steps_per_epoch=spe,
