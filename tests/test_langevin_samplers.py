@@ -32,12 +32,30 @@ def target() -> Gaussian:
     return seed_target()
 
 
-def _loop_noise(seed: int, steps: int, d: int = 2, chains: int | None = None) -> torch.Tensor:
-    """The per-step noise stream of the reference loop / batched driver for ``seed``."""
+def _reference_noise(seed: int, steps: int, d: int = 2) -> torch.Tensor:
+    """The reference loop's per-step noise for ``seed``: one randn(d) per step, (steps, d)."""
     g = torch.Generator().manual_seed(seed)
-    if chains is None:
-        return torch.stack([torch.randn(d, generator=g, dtype=torch.float64) for _ in range(steps)])
-    return torch.stack([torch.randn(d, chains, generator=g, dtype=torch.float64).T for _ in range(steps)])
+    return torch.stack([torch.randn(d, generator=g, dtype=torch.float64) for _ in range(steps)])
+
+
+def _loop_noise(seed: int, steps: int, d: int = 2, chains: int | None = None) -> torch.Tensor:
+    """The batched samplers' per-step noise for ``seed`` (genbench.langevin._noise), by numpy's Box-Muller.
+
+    Step t draws rand(2 ceil(d chains / 2)); pair p gives r cos(2 pi u[2p+1]), r sin(2 pi u[2p+1]) with
+    r = sqrt(-2 log(1 - u[2p])), laid out as (d, chains). Returns (steps, d), or (steps, chains, d).
+    """
+    g = torch.Generator().manual_seed(seed)
+    c = 1 if chains is None else chains
+    m = 2 * (-(-d * c // 2))
+    out = []
+    for _ in range(steps):
+        u = torch.rand(m, generator=g, dtype=torch.float64).numpy()
+        r = np.sqrt(-2.0 * np.log1p(-u[0::2]))
+        z = np.empty(m)
+        z[0::2], z[1::2] = r * np.cos(2 * np.pi * u[1::2]), r * np.sin(2 * np.pi * u[1::2])
+        x = torch.as_tensor(z[: d * c]).view(d, c)
+        out.append(x[:, 0] if chains is None else x.T)
+    return torch.stack(out)
 
 
 # --------------------------------------------------------------------------- equivalences
@@ -48,7 +66,7 @@ def _loop_noise(seed: int, steps: int, d: int = 2, chains: int | None = None) ->
 def test_fast_path_equals_plain_loop_given_same_noise(target: Gaussian, mu: float, x0) -> None:
     steps = 3000
     ref = reference_langevin(steps, mu, x0=x0, seed=7)
-    fast = gaussian_chain(target, steps, mu, x0=x0, noise=_loop_noise(7, steps))
+    fast = gaussian_chain(target, steps, mu, x0=x0, noise=_reference_noise(7, steps))
     assert fast.shape == ref.shape == (steps, 2)
     np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-11)
 
@@ -76,7 +94,7 @@ def test_fast_path_default_noise_is_seeded(target: Gaussian) -> None:
 
 def test_reference_loop_records_every_iterate_from_float_start() -> None:
     out = reference_langevin(5, 0.01, seed=0)
-    noise = _loop_noise(0, 5)
+    noise = _reference_noise(0, 5)
     x = np.zeros(2)
     m, prec = np.ones(2), np.linalg.inv(np.array([[1, 0.9], [0.9, 1]]))
     for t in range(5):
@@ -86,9 +104,8 @@ def test_reference_loop_records_every_iterate_from_float_start() -> None:
 
 
 @pytest.mark.parametrize("path", ["fused", "kernel", "autograd"])
-def test_batched_ula_single_chain_reproduces_reference_stream(target: Gaussian, path: str) -> None:
+def test_batched_ula_single_chain_is_the_assignment_update_on_its_stream(target: Gaussian, path: str) -> None:
     steps, mu = 2000, 0.05
-    ref = reference_langevin(steps, mu, seed=11)
     if path == "fused":
         run = sample_ula(target, steps, mu, seed=11, keep="trace")
     elif path == "kernel":
@@ -96,6 +113,12 @@ def test_batched_ula_single_chain_reproduces_reference_stream(target: Gaussian, 
     else:
         logp = target.log_prob
         run = sample_ula(from_log_prob(logp, 2), steps, mu, seed=11, keep="trace")
+    noise = _loop_noise(11, steps).numpy()
+    x, m, prec = np.zeros(2), target.mean.numpy(), target.precision.numpy()
+    ref = np.empty((steps, 2))
+    for t in range(steps):  # the assignment's x + mu score(x) + sqrt(2 mu) n
+        x = x + mu * prec @ (m - x) + math.sqrt(2 * mu) * noise[t]
+        ref[t] = x
     np.testing.assert_allclose(run.trace[:, 0, :].numpy(), ref, rtol=0, atol=1e-10)
 
 
@@ -135,10 +158,8 @@ def test_fused_gemm_path_for_larger_dimension_equals_manual_loop() -> None:
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_fused_rowwise_path_for_many_chains_equals_generic_kernel(target: Gaussian, dtype: str) -> None:
-    from genbench.langevin.ula import _FusedGaussianStepper
-
-    n = _FusedGaussianStepper.ROWWISE_MIN_CHAINS  # the CPU row-wise branch starts here
+def test_fused_path_for_many_chains_equals_generic_kernel(target: Gaussian, dtype: str) -> None:
+    n = 50_000  # many chains: the fused kernels split them over threads
     x0 = torch.randn(n, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     a = sample_ula(target, 12, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=5)
     b = sample_ula(target, 12, 0.1, chains=n, x0=x0, seed=3, dtype=dtype, keep="trace", thin=5,

@@ -3,7 +3,7 @@
 The proposal y = x + μ∇log π(x) + √(2μ) n has density q(y | x) = N(x + μ∇log π(x), 2μI); accepting
 with probability min(1, π(y) q(x | y) / (π(x) q(y | x))) makes π exactly invariant, so MALA has
 no step-size bias: it is the bias-free reference against which ULA's O(μ) bias is measured.
-Each step draws (d, chains) standard normals, then (chains,) uniforms, from the run's generator.
+Each step takes the noise and one log-uniform per chain from the run's stream (``_noise.py``).
 """
 
 from __future__ import annotations
@@ -17,19 +17,23 @@ import torch
 from genbench._runtime import resolve_device, resolve_dtype
 from genbench._validate import positive_int
 from genbench.errors import ParameterError
-from genbench.langevin.ula import (
+from genbench.langevin._driver import (
     CHECK_EVERY,
     LangevinRun,
-    _drive,
-    _finish,
-    _generator,
-    _initial_state,
-    _Stepper,
-    _step_size_arg,
-    _target_on,
-    _validate_run,
+    Recorder,
+    drive,
+    finish,
+    initial_state,
+    resolve_generator,
+    step_size_arg,
+    target_on,
+    validate_run,
 )
+from genbench.langevin._fused import GaussianMALA
+from genbench.langevin._noise import NoiseStream
 from genbench.targets import Gaussian, Target
+
+__all__ = ["MALAState", "mala_init", "mala_step", "sample_mala"]
 
 
 @dataclass(frozen=True)
@@ -80,30 +84,48 @@ def mala_step(
     return new, accept
 
 
-class _MALAStepper(_Stepper):
-    """Draws noise and uniforms and applies :func:`mala_step`; counts acceptances on the device."""
+class MALAEngine:
+    """:func:`mala_step` for any target, one step at a time; counts acceptances on the device."""
 
-    def __init__(self, target: Target, mu: float | torch.Tensor, gen: torch.Generator, xt: torch.Tensor):
-        d, chains = xt.shape
-        self.target, self.gen = target, gen
+    name = "torch"
+
+    def __init__(self, target: Target, mu: float | torch.Tensor, xt: torch.Tensor):
+        self.target = target
         self.mu = mu.reshape(-1, 1) if isinstance(mu, torch.Tensor) else mu
-        self.noise = torch.empty(d, chains, device=xt.device, dtype=xt.dtype)
-        self.u = torch.empty(chains, device=xt.device, dtype=xt.dtype)
-        self.accepted = torch.zeros((), device=xt.device, dtype=torch.float64)
         self.state = mala_init(target, xt.T)
-        self.state_ptr = xt.data_ptr()
+        self.accepted_t = torch.zeros((), device=xt.device, dtype=torch.int64)
 
-    def __call__(self, xt: torch.Tensor) -> torch.Tensor:
-        if xt.data_ptr() != self.state_ptr:  # a replay from a checkpoint: recompute the cache
-            self.state = mala_init(self.target, xt.T)
-        torch.randn(self.noise.shape, generator=self.gen, out=self.noise)
-        torch.rand(self.u.shape, generator=self.gen, out=self.u)
-        self.state, accept = mala_step(self.target, self.state, self.mu, self.noise.T, torch.log(self.u))
-        self.accepted += accept.sum()
-        out = self.state.x.T.contiguous()
-        self.state = MALAState(out.T, self.state.log_prob, self.state.score)
-        self.state_ptr = out.data_ptr()
-        return out
+    def _step(self, state: MALAState, n: torch.Tensor, log_u: torch.Tensor) -> MALAState:
+        new, accept = mala_step(self.target, state, self.mu, n.T, log_u)
+        self.accepted_t += accept.sum()
+        return new
+
+    def block(self, x: torch.Tensor, noise: torch.Tensor, log_u: torch.Tensor | None, t0: int,
+              rec: Recorder) -> tuple[torch.Tensor, bool]:
+        """Run the block's steps from the cached state, recording kept states."""
+        assert log_u is not None
+        d, chains = x.shape
+        state = self.state
+        for j in range(noise.shape[0]):
+            state = self._step(state, noise[j, : d * chains].view(d, chains), log_u[j])
+            rec.step(t0 + j + 1, state.x.T)
+        self.state = state
+        return state.x.T.contiguous(), bool(torch.isfinite(state.x).all())
+
+    def locate(self, x: torch.Tensor, noise: torch.Tensor, log_u: torch.Tensor | None) -> int | None:  # pragma: no cover
+        """Replay the block from x and return the first non-finite step."""
+        assert log_u is not None
+        d, chains = x.shape
+        state = mala_init(self.target, x.T)
+        for j in range(noise.shape[0]):
+            state = self._step(state, noise[j, : d * chains].view(d, chains), log_u[j])
+            if not bool(torch.isfinite(state.x).all()):
+                return j + 1
+        return None
+
+    def total_accepted(self) -> int:
+        """Accepted proposals over all chains and steps so far."""
+        return int(self.accepted_t)
 
 
 def sample_mala(
@@ -127,23 +149,27 @@ def sample_mala(
     MALA is unbiased for any step size, so no stability bound applies; ``acceptance_rate`` is
     reported over all chains and steps.
     """
-    steps, chains, burn_in, thin, keep = _validate_run(steps, chains, burn_in, thin, keep)
+    steps, chains, burn_in, thin, keep = validate_run(steps, chains, burn_in, thin, keep)
     check_every = positive_int("check_every", check_every)
     dev = resolve_device(device)
     dt = resolve_dtype(dtype)
-    target = _target_on(target, dev, dt)
-    mu = _step_size_arg(step_size, chains, dev, dt)
-    gen = _generator(seed, generator, dev)
-    xt = _initial_state(x0, chains, target.dim, dev, dt)
-    stepper = _MALAStepper(target, mu, gen, xt)
-    if not bool(torch.isfinite(stepper.state.log_prob).all()):
+    target = target_on(target, dev, dt)
+    mu = step_size_arg(step_size, chains, dev, dt)
+    gen = resolve_generator(seed, generator, dev)
+    xt = initial_state(x0, chains, target.dim, dev, dt)
+    stream = NoiseStream(gen, target.dim, chains, dev, dt, check_every=check_every, uniforms=True)
+    if isinstance(target, Gaussian) and not isinstance(mu, torch.Tensor) and target.dim <= 8:
+        engine: Any = GaussianMALA(target, mu, xt)
+        log_p0 = engine.lp
+    else:
+        engine = MALAEngine(target, mu, xt)
+        log_p0 = engine.state.log_prob
+    if not bool(torch.isfinite(log_p0).all()):
         raise ParameterError("x0 must lie where the target's log-density is finite")
     centre = target.mean if isinstance(target, Gaussian) else xt.mean(dim=1)
-    final_t, trace, moments, n_kept, elapsed = _drive(
-        "MALA", stepper, xt, steps=steps, burn_in=burn_in, thin=thin, keep=keep, gen=gen,
-        step_size=mu, bound=None, centre=centre, check_every=check_every,
-    )
-    rate = float(stepper.accepted) / (chains * steps)
-    return _finish("mala", final_t, trace, moments, n_kept, elapsed, steps=steps, step_size=mu, chains=chains,
-                   burn_in=burn_in, thin=thin, keep=keep, seed=None if generator is not None else seed,
-                   device=dev, dtype=dt, acceptance_rate=rate)
+    rec = Recorder(keep, steps, burn_in, thin, target.dim, chains, dev, dt, centre)
+    final_t, elapsed = drive("MALA", engine, xt, stream, rec, steps=steps, step_size=mu, bound=None)
+    rate = engine.total_accepted() / (chains * steps)
+    return finish("mala", final_t, rec, elapsed, steps=steps, step_size=mu, chains=chains,
+                  seed=None if generator is not None else seed, device=dev, dtype=dt, engine=engine.name,
+                  acceptance_rate=rate)

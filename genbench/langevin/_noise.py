@@ -1,0 +1,168 @@
+"""The random stream of the batched samplers: uniforms from the run's generator, normals by Box–Muller.
+
+Per step the sampler takes m uniforms, one ``torch.rand(m)`` in the run's dtype from its
+``torch.Generator``: 2·⌈n/2⌉ for the n = d·chains noise coordinates, plus (MALA) one per chain
+for the accept test. Uniform pair p gives normals z[2p] = r cos θ, z[2p+1] = r sin θ with
+r = √(−2 log(1 − u[2p])) and θ = 2π u[2p+1]; step t's noise is z[:d·chains] as (d, chains), and
+MALA's log-uniform of chain c is log(1 − u[2⌈n/2⌉ + c]). torch's uniform generator is serial, so
+one ``rand((k, m))`` for k steps yields exactly the k per-step draws: blocks of steps are drawn at
+once, and a run continued with the same generator equals one longer run.
+
+The transform is computed in the run's dtype with the log and sin/cos below, written in +, −, ×,
+÷, √, truncation and exact bit operations only (each rounded once; √ is numpy's on the CPU: torch's
+AVX-512 square root is not correctly rounded): the C kernels (``_kernels.c``) compute the same bits, so a seed gives the same numbers with or
+without them, and whatever the number of threads. (torch's and libm's transcendental functions
+differ in the last place, and torch's also between its vector and scalar code paths.) Accuracy
+is a few units in the last place; in float32 the uniforms have 24 bits, as ``torch.randn``'s,
+which bounds |z| by √(48 log 2) ≈ 5.8.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from genbench.langevin import _native
+
+# Series coefficients, bit-identical to the hex literals of _kernels.c (tested). float64 runs use
+# the float64 set; float32 runs compute in float32 with the shorter float32 set (24 bits suffice).
+LOGC = tuple(1.0 / (2 * k + 1) for k in range(1, 12))  # 2 atanh(s) = 2s (1 + s²/3 + s⁴/5 + ...)
+SINC = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 9))
+COSC = tuple((-1) ** k / math.factorial(2 * k) for k in range(1, 10))
+SQRT2 = float.fromhex("0x1.6a09e667f3bcdp+0")
+PIO2 = float.fromhex("0x1.921fb54442d18p+0")
+LN2_HI = float.fromhex("0x1.62e42fee00000p-1")  # fdlibm's split of log 2: e·LN2_HI is exact
+LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+_f32 = lambda v: float(np.float32(v))  # noqa: E731
+LOGF = tuple(_f32(c) for c in LOGC[:5])
+SINF = tuple(_f32(c) for c in SINC[:5])
+COSF = tuple(_f32(c) for c in COSC[:6])
+SQRT2F, PIO2F = _f32(math.sqrt(2.0)), _f32(math.pi / 2)
+LN2F_HI = float.fromhex("0x1.62e3p-1")  # fdlibm's logf split (0x3f317180, 0x3717f7d1)
+LN2F_LO = float.fromhex("0x1.2fefa2p-17")
+_BITS = {torch.float64: (torch.int64, 52, 1023, 0x000FFFFFFFFFFFFF, 0x3FF0000000000000),
+         torch.float32: (torch.int32, 23, 127, 0x007FFFFF, 0x3F800000)}
+
+
+def _consts(dtype: torch.dtype) -> tuple:
+    if dtype == torch.float64:
+        return LOGC, SINC, COSC, SQRT2, PIO2, LN2_HI, LN2_LO
+    return LOGF, SINF, COSF, SQRT2F, PIO2F, LN2F_HI, LN2F_LO
+
+
+def log_exact(x: torch.Tensor) -> torch.Tensor:
+    """log x for positive normal x (float64, or float32 in float32 arithmetic), in the kernels' arithmetic."""
+    logc, _, _, sqrt2, _, ln2_hi, ln2_lo = _consts(x.dtype)
+    itype, shift, bias, mantissa, one_bits = _BITS[x.dtype]
+    b = x.contiguous().view(itype)
+    e = (b >> shift) - bias
+    m = ((b & mantissa) | one_bits).view(x.dtype)
+    big = m > sqrt2
+    m = torch.where(big, m * 0.5, m)
+    e = torch.where(big, e + 1, e)
+    f = m - 1.0
+    s = f / (f + 2.0)
+    s2 = s * s
+    p = torch.full_like(s, logc[-1])
+    for c in logc[-2::-1]:
+        p = p * s2 + c
+    p = p * s2 + 1.0
+    ed = e.to(x.dtype)
+    return ed * ln2_hi + (ed * ln2_lo + (s + s) * p)
+
+
+def sincos_2pi(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cos 2πv, sin 2πv) for v in [0, 1): a quarter-turn reduction, then Taylor series on |a| ≤ π/4."""
+    _, sinc, cosc, _, pio2, _, _ = _consts(v.dtype)
+    v4 = v * 4.0
+    q = v4.to(torch.int32).to(v.dtype)  # floor, as v4 >= 0
+    g = v4 - q
+    adj = g >= 0.5
+    g = torch.where(adj, g - 1.0, g)
+    q = torch.where(adj, q + 1.0, q)
+    a = g * pio2
+    a2 = a * a
+    ps = torch.full_like(a, sinc[-1])
+    for c in sinc[-2::-1]:
+        ps = ps * a2 + c
+    sa = a + a * (a2 * ps)
+    pc = torch.full_like(a, cosc[-1])
+    for c in cosc[-2::-1]:
+        pc = pc * a2 + c
+    ca = a2 * pc + 1.0
+    odd = (q == 1.0) | (q == 3.0)
+    one = torch.ones((), dtype=v.dtype, device=v.device)
+    sc = torch.where((q == 1.0) | (q == 2.0), -one, one)
+    ss = torch.where((q == 2.0) | (q == 3.0), -one, one)
+    return torch.where(odd, sa, ca) * sc, torch.where(odd, ca, sa) * ss
+
+
+def sqrt_exact(x: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded √x: numpy's on the CPU (torch's AVX-512 sqrt is not correctly rounded)."""
+    if x.device.type != "cpu":
+        return torch.sqrt(x)  # CUDA's sqrt is IEEE round-to-nearest
+    return torch.from_numpy(np.sqrt(x.numpy()))
+
+
+def box_muller(u: torch.Tensor, pairs: int, out: torch.Tensor) -> torch.Tensor:
+    """Normals (k, 2·pairs) into ``out`` from the first 2·pairs uniforms of each row of u (k, m), in u's dtype."""
+    u1 = u[:, 0 : 2 * pairs : 2]
+    u2 = u[:, 1 : 2 * pairs : 2].contiguous()
+    r = sqrt_exact(log_exact(1.0 - u1) * -2.0)
+    c, s = sincos_2pi(u2)
+    out[:, 0::2] = r * c
+    out[:, 1::2] = r * s
+    return out
+
+
+def padded_pairs(n: int) -> int:
+    """Uniform pairs that give n normals."""
+    return -(-n // 2)
+
+
+class NoiseStream:
+    """Per-step normals (and MALA's log-uniforms) of a run, drawn a block of steps at a time."""
+
+    #: Uniforms drawn per block on the CPU: enough to amortise the per-call overhead over many
+    #: steps when chains are few, small enough to stay in cache until the step kernel reads them.
+    BLOCK_BYTES = 1 << 19
+
+    def __init__(self, gen: torch.Generator, d: int, chains: int, device: torch.device, dtype: torch.dtype,
+                 *, check_every: int, uniforms: bool = False):
+        self.gen, self.d, self.chains, self.dtype = gen, d, chains, dtype
+        self.pairs = padded_pairs(d * chains)
+        self.zs = 2 * self.pairs
+        self.m = self.zs + (chains if uniforms else 0)
+        itemsize = torch.finfo(dtype).bits // 8
+        # CUDA's generator does not split a long draw into per-step ones: one step per draw there.
+        self.block = 1 if device.type != "cpu" else max(1, min(check_every, self.BLOCK_BYTES // (self.m * itemsize)))
+        self.u = torch.empty(self.block, self.m, device=device, dtype=dtype)
+        self.z = torch.empty(self.block, self.zs, device=device, dtype=dtype)
+        self.log_u = torch.empty(self.block, chains, device=device, dtype=dtype) if uniforms else None
+        self.native = None
+        if device.type == "cpu" and _native.library() is not None:
+            lib, sfx = _native.library(), "f64" if dtype == torch.float64 else "f32"
+            self.native = (getattr(lib, f"normals_{sfx}"), getattr(lib, f"log_uniforms_{sfx}"))
+
+    def draw(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The next k steps: normals (k, zs) (step j's noise is ``noise_of(z[j])``) and log-uniforms (k, chains)."""
+        u, z = self.u[:k], self.z[:k]
+        torch.rand(u.shape, generator=self.gen, out=u)
+        lu = None if self.log_u is None else self.log_u[:k]
+        if self.native is not None:
+            normals, log_uniforms = self.native
+            ranges = _native.split(self.pairs, 2 * k * self.pairs, _native.LANES)
+            _native.run_parallel(normals, ranges, (k, self.m, self.zs), (u.data_ptr(), z.data_ptr()))
+            if lu is not None:
+                log_uniforms(k, self.m, self.zs, 0, self.chains, u.data_ptr(), lu.data_ptr(), self.chains)
+            return z, lu
+        box_muller(u, self.pairs, z)
+        if lu is not None:
+            lu.copy_(log_exact(1.0 - u[:, self.zs :]))
+        return z, lu
+
+    def noise_of(self, row: torch.Tensor) -> torch.Tensor:
+        """One step's noise (d, chains) from its row of normals."""
+        return row[: self.d * self.chains].view(self.d, self.chains)
