@@ -49,19 +49,34 @@ def test_many_chains_mala_summary(tmp_path: Path) -> None:
     assert s["exact_mean"] is None and s["stationary_cov"] == s["target_cov"]
 
 
-def test_grid_writes_png_and_json_and_picks_the_assignment_cell(tmp_path: Path) -> None:
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_grid_writes_png_and_json_with_the_theory_best(tmp_path: Path, capsys) -> None:
     rc = main(["langevin", "grid", "--out", str(tmp_path)])
     assert rc == 0
     png = (tmp_path / "grid.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    assert len(png) > 10_000 and not (tmp_path / "target.png").exists()
     g = json.loads((tmp_path / "grid.json").read_text())
     assert len(g["cells"]) == 9 and g["seed"] == 42 and g["method"] == "fast"
-    assert (g["best"]["T"], g["best"]["mu"]) == (100000, 0.01)
-    assert g["agrees_with_assignment"] is True
+    assert (g["theory_best"]["T"], g["theory_best"]["mu"]) == (100000, 0.01)
+    assert g["agrees_with_assignment"] == ((g["best"]["T"], g["best"]["mu"]) == (100000, 0.01))
     assert "KL" in g["criterion"] and g["explanation"]
+    assert g["target_draws"] == 100000 and len(g["target_draws_mean"]) == 2 and "hists" not in g
     for key in ("kl", "w2", "mean_error", "cov_error_fro", "ess", "predicted_ess", "exact_cov_T", "stationary_cov",
                 "mixing_time", "predicted_kl"):
         assert key in g["cells"][0]
+    assert "departs from the assignment's: densities" in capsys.readouterr().out
+
+
+def test_grid_assignment_style_writes_the_assignments_two_figures(tmp_path: Path) -> None:
+    rc = main(["langevin", "grid", "--style", "assignment", "--out", str(tmp_path)])
+    assert rc == 0
+    assert _png_size((tmp_path / "grid.png").read_bytes()) == (1500, 1500)  # figsize 15x15 in at 100 dpi
+    assert _png_size((tmp_path / "target.png").read_bytes()) == (640, 480)  # matplotlib's default figure
+    assert json.loads((tmp_path / "grid.json").read_text())["target_draws"] == 100000
 
 
 BAD = [
@@ -83,6 +98,7 @@ BAD = [
     (["--steps", "10"], "--step-size"),
     (["grid"], "--out"),
     (["grid", "--method", "slow"], "method"),
+    (["grid", "--style", "pretty"], "style"),
 ]
 
 

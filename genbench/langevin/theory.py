@@ -20,11 +20,13 @@ few ulps for every u and t.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from genbench._validate import positive_float, positive_int
 from genbench.errors import ParameterError
+from genbench.stats import gaussian_kl
 from genbench.targets import Gaussian
 
 
@@ -185,3 +187,43 @@ def ula_law(target: Gaussian, step_size: float, steps: int, x0: np.ndarray | flo
         stationary_cov=stationary_cov(target, step_size),
         stability_bound=stability_bound(target),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The trajectory average (the theory side of the assignment's grid)
+# ---------------------------------------------------------------------------------------------
+
+
+def trajectory_mean_law(target: Gaussian, step_size: float, steps: int, x0: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean (d,) and covariance (d, d) of the trajectory average (1/T) Σ_{t=1..T} x_t of ULA from x0.
+
+    In the precision's eigenbasis the coordinates are independent AR(1) processes
+    y_t = ρ y_{t−1} + σ e_t, so ȳ has mean y_0 ρ(1 − ρᵀ)/(T(1 − ρ)) and variance
+    σ²/T² Σ_{j=1..T} ((1 − ρʲ)/(1 − ρ))², summed here in closed form.
+    """
+    steps = positive_int("steps", steps)
+    mu = float(step_size)
+    lam, q = _spectrum(target)
+    rho = 1.0 - mu * lam
+    if np.any(np.abs(rho) >= 1):
+        raise ParameterError(f"step_size must be < {2 / lam[-1]:.6g} (stability bound), got {mu:g}")
+    m = target.mean.detach().cpu().double().numpy()
+    x0v = np.zeros(target.dim) if x0 is None else np.broadcast_to(np.asarray(x0, float), (target.dim,))
+    y0 = q.T @ (x0v - m)
+    T = float(steps)
+    mean_y = y0 * rho * (1 - rho**steps) / (T * (1 - rho))
+    sum_sq = T - 2 * rho * (1 - rho**steps) / (1 - rho) + rho**2 * (1 - rho ** (2 * steps)) / (1 - rho**2)
+    var_y = 2 * mu * sum_sq / (T**2 * (1 - rho) ** 2)
+    return m + q @ mean_y, (q * var_y) @ q.T
+
+
+def predicted_grid_kl(target: Gaussian, step_size: float, steps: int, x0: Any = None) -> dict[str, float]:
+    """The theory criterion: exact expected mean term of the KL plus the stationary covariance bias KL."""
+    mean_bar, cov_bar = trajectory_mean_law(target, step_size, steps, x0)
+    m = target.mean.detach().cpu().double().numpy()
+    sigma = target.cov.detach().cpu().double().numpy()
+    prec = target.precision.detach().cpu().double().numpy()
+    diff = mean_bar - m
+    mean_term = 0.5 * float(diff @ prec @ diff + np.trace(prec @ cov_bar))
+    cov_term = gaussian_kl(m, stationary_cov(target, step_size), m, sigma)
+    return {"predicted_kl": mean_term + cov_term, "predicted_kl_mean_term": mean_term, "predicted_kl_cov_bias": cov_term}

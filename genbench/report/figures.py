@@ -23,6 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 __all__ = [
     "png_bytes",
     "langevin_grid_figure",
+    "assignment_grid_figures",
     "convergence_figure",
     "loss_curves_figure",
     "class_histogram_figure",
@@ -35,10 +36,10 @@ _DPI = 110
 _BLUE, _ORANGE, _GREEN, _RED, _GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#666666"
 
 
-def png_bytes(fig: Figure) -> bytes:
+def png_bytes(fig: Figure, *, dpi: int = _DPI, tight: bool = True) -> bytes:
     """Render ``fig`` to PNG bytes (no timestamp/software metadata, so output is reproducible)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=_DPI, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight" if tight else None, metadata={"Software": None})
     plt.close(fig)
     return buf.getvalue()
 
@@ -50,24 +51,36 @@ def _fmt_num(x: float) -> str:
     return f"{x:g}"
 
 
+#: How the default grid figure departs from the assignment's; its caption lists them, and
+#: ``genbench langevin grid --style assignment`` draws the assignment's figures instead.
+GRID_DEPARTURES = (
+    "densities (counts / (T x bin area)) instead of raw counts, so that panels of different T compare",
+    "one shared square-root colour scale instead of each panel's own",
+    "the target's histogram (its exact draws, same bins) beside the grid instead of in a separate figure",
+    "the best cell by the stated criterion outlined",
+)
+
+
 def langevin_grid_figure(
     T_values: Sequence[int],
     mu_values: Sequence[float],
     hists: Any,
     x_edges: Sequence[float],
     y_edges: Sequence[float],
-    target_density: Any,
+    target_hist: Any,
     *,
     best: tuple[int, float] | None = None,
     title: str = "ULA histograms after T steps from x0 = 0, versus the target",
+    target_label: str = "Target: exact draws",
 ) -> bytes:
     """3x3 (T x mu) histogram grid beside the target panel, on one shared colour scale.
 
     ``hists[i][j]`` is the density histogram (shape (nx, ny), indexed [x, y]) for T_values[i],
-    mu_values[j]; ``target_density`` is the target's density on the same bins.
+    mu_values[j]; ``target_hist`` is the density histogram of exact target draws on the same bins.
+    The caption lists how the figure departs from the assignment's (:data:`GRID_DEPARTURES`).
     """
     h = np.asarray(hists, dtype=float)
-    tgt = np.asarray(target_density, dtype=float)
+    tgt = np.asarray(target_hist, dtype=float)
     nT, nmu = len(T_values), len(mu_values)
     if h.shape[:2] != (nT, nmu):
         raise ValueError(f"hists has shape {h.shape}, expected ({nT}, {nmu}, nx, ny)")
@@ -76,7 +89,7 @@ def langevin_grid_figure(
     # One scale for every panel; a square-root scale keeps the tails visible beside the sharp,
     # not-yet-mixed cells (small mu, small T) that set the maximum.
     norm = PowerNorm(gamma=0.5, vmin=0.0, vmax=vmax if vmax > 0 else 1.0)
-    fig = plt.figure(figsize=(3.0 * (nmu + 1) + 0.8, 2.9 * nT + 0.6))
+    fig = plt.figure(figsize=(3.0 * (nmu + 1) + 0.8, 2.9 * nT + 1.0))
     gs = fig.add_gridspec(nT, nmu + 2, width_ratios=[1] * nmu + [1, 0.06], wspace=0.25, hspace=0.35)
     mesh = None
     for i, T in enumerate(T_values):
@@ -97,18 +110,61 @@ def langevin_grid_figure(
             if j == 0:
                 ax.set_ylabel("x₂")
             ax.tick_params(labelsize=8)
-    # The target panel sits in the middle row of its own column, as in the assignment's figure.
+    # genbench puts the target in the grid's middle row, in its own column, on the shared scale
+    # (the assignment draws it as a separate figure: see assignment_grid_figures).
     axt = fig.add_subplot(gs[nT // 2, nmu])
     axt.pcolormesh(xe, ye, tgt.T, cmap="viridis", norm=norm, shading="flat")
     axt.set_aspect("equal")
-    axt.set_title("Target N(m, Σ)", fontsize=10, fontweight="bold")
+    axt.set_title(target_label, fontsize=10, fontweight="bold")
     axt.set_xlabel("x₁")
     axt.set_ylabel("x₂")
     axt.tick_params(labelsize=8)
     cax = fig.add_subplot(gs[:, nmu + 1])
     fig.colorbar(mesh, cax=cax, label="probability density (one scale for all panels, square-root)")
     fig.suptitle(title, fontsize=12)
+    fig.text(0.01, 0.0, "Departures from the assignment's figure: " + "; ".join(GRID_DEPARTURES) + ".",
+             fontsize=8, wrap=True, va="top")
     return png_bytes(fig)
+
+
+def assignment_grid_figures(
+    T_values: Sequence[int],
+    mu_values: Sequence[float],
+    counts: Any,
+    x_edges: Sequence[float],
+    y_edges: Sequence[float],
+    target_counts: Any,
+) -> tuple[bytes, bytes]:
+    """The assignment's two figures: (3x3 grid, target), as PNG bytes.
+
+    The grid is ``plt.subplots(nT, nmu, figsize=(15, 15))`` of ``hist2d`` raw counts
+    (``density=False``), each panel on its own colour scale and titled "Iterations: {T}, Step size:
+    {mu}"; the target's histogram of exact draws is a separate figure of matplotlib's default size.
+    ``counts[i][j]`` and ``target_counts`` are the histograms on the edges (indexed [x, y]); they are
+    drawn as ``hist2d`` draws its own (``pcolormesh(x_edges, y_edges, counts.T)`` and the axis limits).
+    """
+    c = np.asarray(counts, dtype=float)
+    nT, nmu = len(T_values), len(mu_values)
+    if c.shape[:2] != (nT, nmu):
+        raise ValueError(f"counts has shape {c.shape}, expected ({nT}, {nmu}, nx, ny)")
+    xe, ye = np.asarray(x_edges, float), np.asarray(y_edges, float)
+
+    def hist2d(ax: Any, h: np.ndarray) -> None:
+        ax.pcolormesh(xe, ye, h.T)
+        ax.set_xlim(xe[0], xe[-1])
+        ax.set_ylim(ye[0], ye[-1])
+
+    fig, axes = plt.subplots(nT, nmu, figsize=(15, 15), squeeze=False)
+    for i, T in enumerate(T_values):
+        for j, mu in enumerate(mu_values):
+            hist2d(axes[i, j], c[i, j])
+            axes[i, j].set_title(f"Iterations: {T}, Step size: {mu}")
+    grid_png = png_bytes(fig, dpi=100, tight=False)
+    fig_t = plt.figure()
+    ax = fig_t.gca()
+    hist2d(ax, np.asarray(target_counts, dtype=float))
+    ax.set_title("Target distribution")
+    return grid_png, png_bytes(fig_t, dpi=100, tight=False)
 
 
 def convergence_figure(curves: Sequence[Mapping[str, Any]], *, metric: str = "error", unit: str = "") -> bytes:

@@ -157,7 +157,7 @@ def langevin_section(grid: Any, conv: dict[str, Any] | None, *, how: str = "") -
     """The Langevin section from a ``GridResult`` and a ``run_convergence`` dict (either may be None)."""
     import numpy as np
 
-    from genbench.langevin.experiments import trajectory_mean_law
+    from genbench.langevin.theory import trajectory_mean_law
     from genbench.targets import SEED_COV, SEED_MEAN, Gaussian
 
     s = section("langevin", LANGEVIN_TITLE)
@@ -187,28 +187,30 @@ def langevin_section(grid: Any, conv: dict[str, Any] | None, *, how: str = "") -
         nT, nmu = len(grid.steps), len(grid.step_sizes)
         dens = np.array([[grid.density(i, j) for j in range(nmu)] for i in range(nT)])
         figs["langevin-grid"] = F.langevin_grid_figure(
-            grid.steps, grid.step_sizes, dens, grid.x_edges, grid.y_edges, grid.target_density,
-            best=(best["T"], best["mu"]))
+            grid.steps, grid.step_sizes, dens, grid.x_edges, grid.y_edges, grid.target_density(),
+            best=(best["T"], best["mu"]), target_label=f"Target: {grid.target_draws:,} exact draws")
         s["figures"].append(figure(
             "langevin-grid",
             f"Histograms of x_1..x_T (density, {len(grid.x_edges) - 1}×{len(grid.y_edges) - 1} bins on "
-            f"[{grid.x_edges[0]:g}, {grid.x_edges[-1]:g}]²) for each (T, μ), beside the target's exact density on "
-            "the same bins, all on one colour scale. The best cell by the criterion is outlined."))
+            f"[{grid.x_edges[0]:g}, {grid.x_edges[-1]:g}]²) for each (T, μ), beside the histogram of "
+            f"{grid.target_draws:,} exact target draws on the same bins, all on one colour scale. Departures from "
+            "the assignment's figure: " + "; ".join(F.GRID_DEPARTURES) + " (`genbench langevin grid --style "
+            "assignment` draws the assignment's figures)."))
         rank = {tuple(tm): k + 1 for k, tm in enumerate(best.get("ranking", []))}
         trank = {tuple(tm): k + 1 for k, tm in enumerate(grid.theory_best.get("ranking", []))}
         rows_why, rows_exact = [], []
         for c in grid.cells:
-            key = (c["T"], c["mu"])
-            mix_term, bias_term = c["predicted_kl_mean_term"], c["predicted_kl_cov_bias"]
+            key = (c.T, c.mu)
+            mix_term, bias_term = c.predicted_kl_mean_term, c.predicted_kl_cov_bias
             cause = "—" if rank.get(key) == 1 else ("bias (μ too large)" if bias_term > mix_term
                                                    else "mixing / transient (T too short for μ)")
-            rows_why.append([c["T"], c["mu"], rank.get(key), c["kl"], trank.get(key), c["predicted_kl"], mix_term,
-                             bias_term, c["mixing_time"], c["T_over_mixing_time"], cause])
-            traj_mean, _ = trajectory_mean_law(target, c["mu"], c["T"], grid.x0)
-            rows_exact.append([c["T"], c["mu"], _vec(c["empirical_mean"]), _vec(traj_mean),
-                               _sym(c["empirical_cov"]), _sym(c["stationary_cov"]), c["mean_error"],
-                               c["cov_error_fro"], c["stationary_cov_error_fro"], float(np.min(c["ess"])),
-                               float(np.min(c["predicted_ess"]))])
+            rows_why.append([c.T, c.mu, rank.get(key), c.kl, trank.get(key), c.predicted_kl, mix_term,
+                             bias_term, c.mixing_time, c.T_over_mixing_time, cause])
+            traj_mean, _ = trajectory_mean_law(target, c.mu, c.T, grid.x0)
+            rows_exact.append([c.T, c.mu, _vec(c.empirical_mean), _vec(traj_mean),
+                               _sym(c.empirical_cov), _sym(c.stationary_cov), c.mean_error,
+                               c.cov_error_fro, c.stationary_cov_error_fro, float(np.min(c.ess)),
+                               float(np.min(c.predicted_ess))])
         s["tables"].append(table(
             "langevin-why", "Why the best cell wins: empirical and exact-theory ranking",
             ["T", "μ", "rank", "trajectory KL", "theory rank", "predicted KL", "of which mixing/transient",
