@@ -7,6 +7,7 @@ Run it with ``genbench bench`` or directly:
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -48,6 +49,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--genbench-threads must be >= 0 (0 = torch default), got {threads}")
     if threads:
         torch.set_num_threads(threads)
+        # jax (the peers benchmark) sizes its CPU pool at import: give it the same number of threads.
+        if "jax" not in sys.modules:
+            eigen = "false" if threads == 1 else "true"
+            flags = f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
+            os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + flags).strip()
         try:  # NumPy/SciPy's BLAS pool too (FD, KID, the fast path); threadpoolctl comes with scikit-learn
             from threadpoolctl import threadpool_limits
 

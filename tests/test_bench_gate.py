@@ -392,3 +392,16 @@ def test_long_runs_use_order_statistics_and_stay_fast(tmp_path: Path) -> None:
     assert est.low < 2.0 < est.high and est.high / est.low < 1.01
     rows = compare_to_baseline(run, run).rows
     assert {r.verdict for r in rows} == {PASS}
+
+
+def test_shipped_gates_parse_and_speak_to_users() -> None:
+    import re
+
+    from genbench.bench.gate import DEFAULT_GATES
+
+    gates = load_gates(DEFAULT_GATES).gates
+    assert gates and all(g.why for g in gates)
+    for g in gates:  # no internal tracker references in text users read
+        assert not re.search(r"issue\s*#?\d", f"{g.name} {g.why}", re.IGNORECASE), g.name
+    peers = [g for g in gates if g.numerator.startswith("peers.")]
+    assert len(peers) == 21 and all(g.denominator.replace("blackjax", "genbench") == g.numerator for g in peers)

@@ -127,6 +127,23 @@ def test_suite_table_shows_same_run_speedups_and_cuda_over_cpu(tmp_path: Path) -
     assert "(assignment)" in text and "(vs cpu)" in text and "chain-steps/s" in text and "it/s" in text
 
 
+def test_suite_table_shows_the_ratio_to_a_peer_library_with_its_interval(tmp_path: Path) -> None:
+    ours = syn.bench("peers.mala[float32,chains=1e3,genbench]", "cpu", 5e5, syn.times(5e5 / 3e7, 7, sigma=0.03, seed=1))
+    theirs = syn.bench("peers.mala[float32,chains=1e3,blackjax]", "cpu", 5e5, syn.times(5e5 / 6e6, 7, sigma=0.03, seed=2))
+    ours["extra_info"].update(impl="genbench", peer="peers.mala[float32,chains=1e3,blackjax]")
+    theirs["extra_info"].update(impl="blackjax", compile_s=1.5)
+    run = load_run(syn.write(tmp_path / "p.json", [ours, theirs]))
+    rows = {r.record.label: r for r in suite_rows(run)}
+    est = rows["peers.mala[float32,chains=1e3,genbench]@cpu"].vs_peer
+    assert est.ratio == pytest.approx(5.0, rel=0.1) and est.low <= est.ratio <= est.high
+    assert rows["peers.mala[float32,chains=1e3,blackjax]@cpu"].vs_peer is None
+    text = format_suite(run)
+    assert "vs peer (95% interval)" in text and "vs blackjax" in text and "(peer: blackjax)" in text
+    assert "one-off compile/capture 1.5 s" in text
+    # without peers the column is not shown
+    assert "vs peer" not in format_suite(load_run(syn.write(tmp_path / "s.json", syn.suite(seed=1))))
+
+
 def test_si_prefixes() -> None:
     assert si(1.234e8) == "123 M" and si(11_640) == "11.6 k" and si(0.68) == "0.68" and si(None) == "-"
 

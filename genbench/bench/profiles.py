@@ -26,6 +26,7 @@ class Profile:
     cuda_ula_steps: dict[int, int] = field(default_factory=dict)  # chains -> steps per call (CUDA)
     mala_chains: int = 100_000
     mala_steps: int = 20
+    peer_steps: dict[int, int] = field(default_factory=dict)  # chains -> steps, genbench beside BlackJAX
     fast_steps: int = 100_000  # single Gaussian chain, the issue's 10^5-step chain
     grid_steps: tuple[int, ...] = (1_000, 10_000, 100_000)  # the seed's T values
     grid_step_sizes: tuple[float, ...] = (0.001, 0.01, 0.15)  # the seed's mu values
@@ -50,6 +51,8 @@ PROFILES: dict[str, Profile] = {
         cuda_ula_steps={1_000: 1_000, 100_000: 1_000, 1_000_000: 200, 10_000_000: 20},
         mala_chains=100_000,
         mala_steps=5,
+        # One size beside BlackJAX (the one where eager stepping used to lose); full has all five.
+        peer_steps={1_000: 500},
         fast_steps=100_000,
         # The seed's full 3x3 grid (issue 2's figure is for it): the loop takes ~25 s a round on
         # 2 cores, so 3 rounds -- enough for the ratio gate, too few for a baseline rank test.
@@ -68,6 +71,7 @@ PROFILES: dict[str, Profile] = {
         cuda_ula_steps={1_000: 5_000, 100_000: 5_000, 1_000_000: 1_000, 10_000_000: 100},
         mala_chains=100_000,
         mala_steps=50,
+        peer_steps={1: 50_000, 100: 5_000, 1_000: 2_000, 10_000: 200, 100_000: 50},
         fast_steps=100_000,
         grid_steps=(1_000, 10_000, 100_000),
         grid_rounds=7,

@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from genbench.bench.gate import GateReport
+from genbench.bench.gate import GateReport, RatioEstimate, ratio_of_medians
 from genbench.bench.results import BenchRecord, BenchRun
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -44,10 +44,22 @@ class SuiteRow:
     vs_assignment: float | None
     assignment_device: str | None
     cuda_over_cpu: float | None
+    #: throughput over the same workload run by another library (``extra["peer"]``), with its interval
+    vs_peer: RatioEstimate | None = None
+    peer: str | None = None
+
+
+def _peer_ratio(run: BenchRun, rec: BenchRecord) -> tuple[RatioEstimate | None, str | None]:
+    key = rec.extra.get("peer")
+    other = run.find(key, rec.device) if key else None
+    if other is None or other.unit != rec.unit:
+        return None, None
+    return ratio_of_medians(rec, other, confidence=0.95, seed=0), str(other.extra.get("impl") or key)
 
 
 def suite_rows(run: BenchRun) -> list[SuiteRow]:
-    """Each record with its speedup over the assignment's workload and, on CUDA, over its CPU twin."""
+    """Each record with its speedup over the assignment's workload, over a peer library's run of the same
+    workload, and, on CUDA, over its CPU twin."""
     rows = []
     for rec in run.records:
         vs, vs_dev = None, None
@@ -60,7 +72,7 @@ def suite_rows(run: BenchRun) -> list[SuiteRow]:
             twin = run.find(rec.key, "cpu")
             if twin is not None:
                 cuda = rec.throughput / twin.throughput
-        rows.append(SuiteRow(rec, vs, vs_dev, cuda))
+        rows.append(SuiteRow(rec, vs, vs_dev, cuda, *_peer_ratio(run, rec)))
     return rows
 
 
@@ -85,11 +97,14 @@ def format_suite(run: BenchRun) -> str:
                 str(rec.rounds),
                 vs,
                 times(row.cuda_over_cpu),
+                _peer_cell(row),
             ]
         )
         if rec.extra.get("compile_s") is not None:
             notes.append(f"{rec.label}: one-off compile/capture {rec.extra['compile_s']:.3g} s (not in step time)")
-    headers = ["workload", "device", "median throughput", "IQR", "rounds", "vs baseline", "CUDA/CPU"]
+    headers = ["workload", "device", "median throughput", "IQR", "rounds", "vs baseline", "CUDA/CPU", "vs peer (95% interval)"]
+    if not any(row[-1] != "-" for row in rows):  # no peer library measured: no empty column
+        headers, rows = headers[:-1], [row[:-1] for row in rows]
     text = render(headers, rows)
     gb = run.genbench
     head = f"genbench bench: {len(run.records)} benchmarks"
@@ -103,6 +118,15 @@ def format_suite(run: BenchRun) -> str:
         if cores and max(gb["loadavg_start"][0], gb["loadavg_end"][0]) > cores:
             head += f" (> {cores} cores: other work shared the CPU)"
     return "\n".join([head, text, *notes])
+
+
+def _peer_cell(row: SuiteRow) -> str:
+    if row.vs_peer is not None:
+        est = row.vs_peer
+        return f"{times(est.ratio)} ({times(est.low)} - {times(est.high)}) vs {row.peer}"
+    if row.record.extra.get("impl") and not row.record.extra.get("peer"):
+        return f"(peer: {row.record.extra['impl']})"
+    return "-"
 
 
 def format_gate(report: GateReport) -> str:
