@@ -37,18 +37,20 @@ def test_reference_loop(run: Any, device: torch.device, profile: Profile) -> Non
     run(lambda: reference_langevin(steps, STEP_SIZE, seed=0), work, device)
 
 
-def _time_ula(run: Any, device: torch.device, chains: int, steps: int, dtype: torch.dtype, variant: str) -> None:
-    """Time sample_ula on ``chains`` chains for ``steps`` steps in ``dtype``, keeping only the final state."""
+def _time_ula(run: Any, device: torch.device, chains: int, steps: int, dtype: torch.dtype, variant: str,
+              keep: str = "final") -> None:
+    """Time sample_ula on ``chains`` chains for ``steps`` steps in ``dtype``, keeping what ``keep`` says."""
     target = seed_target(dtype=dtype, device=device)
     work = Workload(
         "langevin.ula",
         "chain-steps/s",
         chains * steps,
         variant=variant,
-        size={"chains": chains, "steps": steps, "dtype": str(dtype).removeprefix("torch.")},
+        size={"chains": chains, "steps": steps, "dtype": str(dtype).removeprefix("torch."), "keep": keep},
         baseline=REFERENCE,
     )
-    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=dtype), work, device)
+    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=dtype, keep=keep),
+        work, device)
 
 
 @pytest.mark.parametrize("chains", [1_000, 100_000, 1_000_000, 10_000_000], ids=count_label)
@@ -61,11 +63,17 @@ def test_ula_batched(run: Any, device: torch.device, profile: Profile, chains: i
 
 
 def test_ula_batched_float32(run: Any, device: torch.device, profile: Profile) -> None:
-    """sample_ula at 1e5 chains in float32 (issue 2's 100 M chain-steps/s figure; torch's CPU normal
-    generator is vectorised only in float32)."""
+    """sample_ula at 1e5 chains in float32 (the 100 M chain-steps/s target on 2 CPU cores)."""
     chains = 100_000
     sizes = profile.cuda_ula_steps if device.type == "cuda" else profile.ula_steps
     _time_ula(run, device, chains, sizes[chains], torch.float32, f"chains={count_label(chains)},float32")
+
+
+def test_ula_streaming_stats(run: Any, device: torch.device, profile: Profile) -> None:
+    """sample_ula at 1e5 chains, float64, keep="stats": every step folded into the pooled moments."""
+    chains = 100_000
+    sizes = profile.cuda_ula_steps if device.type == "cuda" else profile.ula_steps
+    _time_ula(run, device, chains, sizes[chains], torch.float64, f"chains={count_label(chains)},stats", keep="stats")
 
 
 def test_mala_batched(run: Any, device: torch.device, profile: Profile) -> None:

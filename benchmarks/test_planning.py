@@ -1,4 +1,4 @@
-"""Planning-call latency of genbench.testing.power (issue 7: closed form or cached, <= 10 ms a call).
+"""Planning-call latency of genbench.testing.power (closed form or cached: <= 10 ms a call).
 
 "cold" clears every planning cache before each round (the first call for new arguments, including
 the fixed-seed Wishart draws of the covariance test); "warm" repeats a call already made.

@@ -27,7 +27,7 @@ class Profile:
     mala_chains: int = 100_000
     mala_steps: int = 20
     peer_steps: dict[int, int] = field(default_factory=dict)  # chains -> steps, genbench beside BlackJAX
-    fast_steps: int = 100_000  # single Gaussian chain, the issue's 10^5-step chain
+    fast_steps: int = 100_000  # single Gaussian chain of 10^5 steps
     grid_steps: tuple[int, ...] = (1_000, 10_000, 100_000)  # the seed's T values
     grid_step_sizes: tuple[float, ...] = (0.001, 0.01, 0.15)  # the seed's mu values
     grid_rounds: int = 7  # the reference grid is the slowest workload (no warm-up round for it)
@@ -54,7 +54,7 @@ PROFILES: dict[str, Profile] = {
         # One size beside BlackJAX (the one where eager stepping used to lose); full has all five.
         peer_steps={1_000: 500},
         fast_steps=100_000,
-        # The seed's full 3x3 grid (issue 2's figure is for it): the loop takes ~25 s a round on
+        # The seed's full 3x3 grid (its 10x speed target is for it): the loop takes ~25 s a round on
         # 2 cores, so 3 rounds -- enough for the ratio gate, too few for a baseline rank test.
         grid_steps=(1_000, 10_000, 100_000),
         grid_rounds=3,

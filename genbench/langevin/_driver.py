@@ -221,10 +221,13 @@ class Recorder:
         done = lambda t: max(0, min(self.n_kept, (t - self.burn_in) // self.thin))  # noqa: E731
         return done(t0 + k) - done(t0)
 
-    def chunk_sums(self, chunk: int) -> torch.Tensor:
-        """The (chunks, d + d²) float64 sums a block engine adds its kept draws to (keep="stats")."""
+    def chunk_sums(self, chunk: int, lanes: int) -> torch.Tensor:
+        """The float64 sums a block engine adds its kept draws to (keep="stats"): for each ``chunk``
+        consecutive chains, the d rows of Σz then the d(d+1)/2 rows of Σ z_i z_j (i ≤ j), z = x − centre,
+        each as ``lanes`` partial sums."""
         if self.chunks is None:
-            self.chunks = torch.zeros(-(-self.chains // chunk), self.d + self.d * self.d, dtype=torch.float64)
+            rows = self.d + self.d * (self.d + 1) // 2
+            self.chunks = torch.zeros(-(-self.chains // chunk), rows, lanes, dtype=torch.float64)
         return self.chunks
 
     def step(self, t: int, x: torch.Tensor) -> None:
@@ -246,8 +249,11 @@ class Recorder:
         """Pooled mean and (N − 1)-denominator covariance of the kept draws (keep="stats")."""
         s1, s2, n = self.s1.cpu(), self.s2.cpu(), self.n
         if self.chunks is not None:
-            tot = self.chunks.sum(0)
-            s1, s2 = s1 + tot[: self.d], s2 + tot[self.d :].reshape(self.d, self.d)
+            tot = torch.from_numpy(self.chunks.numpy().sum(axis=(0, 2)))  # numpy: a fixed summation order
+            iu = torch.triu_indices(self.d, self.d)
+            upper = torch.zeros(self.d, self.d, dtype=torch.float64)
+            upper[iu[0], iu[1]] = tot[self.d :]
+            s1, s2 = s1 + tot[: self.d], s2 + upper + upper.T - torch.diag(upper.diagonal())
             n = self.n_kept * self.chains
         mz = s1 / n
         mean = (self.centre.reshape(-1).cpu().to(torch.float64) + mz).numpy()

@@ -19,7 +19,7 @@ import math
 
 import torch
 
-from genbench.langevin import _native
+from genbench.langevin._native import LANES, MAX_DIM, library, run_parallel, split, stat_chunk
 from genbench.langevin._driver import Recorder
 from genbench.targets import Gaussian
 
@@ -67,9 +67,9 @@ class _Terms:
 
 def _native_fn(name: str, device: torch.device, dtype: torch.dtype, d: int):  # type: ignore[no-untyped-def]
     """The C kernel ``name`` for this dtype, or None when the torch engine must run."""
-    if device.type != "cpu" or d > _native.MAX_DIM:
+    if device.type != "cpu" or d > MAX_DIM:
         return None
-    lib = _native.library()
+    lib = library()
     if lib is None:
         return None
     return getattr(lib, f"{name}_{'f64' if dtype == torch.float64 else 'f32'}")
@@ -105,10 +105,10 @@ class GaussianULA:
             return x, bool(torch.isfinite(x).all())
         out = self.spare if self.spare is not x else torch.empty_like(x)
         keep0, slot0 = rec.plan(t0, k)
-        chunk = _native.stat_chunk()
-        acc = rec.chunk_sums(chunk) if rec.keep == "stats" and keep0 < k else None
-        ranges = _native.split(chains, chains * k, chunk if acc is not None else _native.LANES)
-        bad = _native.run_parallel(self.fn, ranges, (d, chains), (
+        chunk = stat_chunk()
+        acc = rec.chunk_sums(chunk, LANES) if rec.keep == "stats" and keep0 < k else None
+        ranges = split(chains, chains * k, chunk if acc is not None else LANES)
+        bad = run_parallel(self.fn, ranges, (d, chains), (
             k, noise.shape[1], self.t.a.data_ptr(), self.t.c.data_ptr(), float(self.t.sigma), x.data_ptr(),
             out.data_ptr(), noise.data_ptr(), keep0, rec.thin, _ptr(rec.trace), slot0, rec.centre.data_ptr(), _ptr(acc),
         ))
@@ -172,11 +172,11 @@ class GaussianMALA:
         if xs is x:
             xs = torch.empty_like(x)
         keep0, slot0 = rec.plan(t0, k)
-        chunk = _native.stat_chunk()
-        acc = rec.chunk_sums(chunk) if rec.keep == "stats" and keep0 < k else None
-        ranges = _native.split(chains, chains * k, chunk if acc is not None else _native.LANES)
+        chunk = stat_chunk()
+        acc = rec.chunk_sums(chunk, LANES) if rec.keep == "stats" and keep0 < k else None
+        ranges = split(chains, chains * k, chunk if acc is not None else LANES)
         t = self.t
-        self.accepted += _native.run_parallel(self.fn, ranges, (d, chains), (
+        self.accepted += run_parallel(self.fn, ranges, (d, chains), (
             k, noise.shape[1], t.a.data_ptr(), t.c.data_ptr(), float(t.sigma), t.m.data_ptr(), t.p.data_ptr(),
             float(t.mu), float(t.inv4mu), x.data_ptr(), xs.data_ptr(), self.lp.data_ptr(), lps.data_ptr(),
             noise.data_ptr(), log_u.data_ptr(), keep0, rec.thin, _ptr(rec.trace), slot0, rec.centre.data_ptr(), _ptr(acc),

@@ -8,8 +8,8 @@
  * Layout: states are (d, chains) row-major; a block's noise is (k, stride) with step t's
  * standard normals at noise[t * stride + i * chains + c]. Chains are processed in groups of W
  * lanes held in registers for all k steps, so the state is read and written once per block.
- * Statistics go to one float64 accumulator per STAT_CHUNK consecutive chains, filled in a fixed
- * order, so they do not depend on how chains are split across threads.
+ * Statistics go to float64 accumulators, one per lane of each STAT_CHUNK consecutive chains, added
+ * to in a fixed order, so they do not depend on how chains are split across threads.
  */
 #include <stdint.h>
 
@@ -22,6 +22,7 @@
 #define CAT(a, b) CAT_(a, b)
 
 int64_t genbench_stat_chunk(void) { return STAT_CHUNK; }
+int64_t genbench_lanes(void) { return W; }
 
 /* ---- Standard normals from uniforms: Box-Muller with a log and a sin/cos in plain arithmetic ----
  * Only +, -, *, /, sqrt, floor and exact bit operations, each rounded once, so that

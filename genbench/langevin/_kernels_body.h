@@ -38,36 +38,29 @@ void FN(log_uniforms)(int64_t k, int64_t ustride, int64_t off, int64_t c0, int64
         for (int64_t c = c0; c < c1; c++) out[t * ostride + c] = LOG((T)1 - u[t * ustride + off + c]);
 }
 
-/* Record the kept state of a group: the trace row and/or the statistics of the chunk. */
+/* Record the kept state of a group: the trace row, and/or add to the statistics of its chunk:
+ * acc holds d rows of sum(z) then the d(d+1)/2 rows of sum(z_i z_j), i <= j, each as W lane
+ * partial sums (z = x - centre in float64), summed over lanes once at the end of the run. */
 static inline __attribute__((always_inline)) void FN(record)(
     const int64_t d, const int64_t chains, const int64_t c, const int nw, T x[DMAX][W],
-    T *trace, const int64_t slot, const T *centre, double l1[DMAX][W], double l2[DMAX * DMAX][W])
+    T *trace, const int64_t slot, const T *centre, double *acc)
 {
     if (trace) {
         T *row = trace + (slot * chains + c) * d;
         for (int w = 0; w < nw; w++)
             for (int64_t i = 0; i < d; i++) row[w * d + i] = x[i][w];
     }
-    if (l1) {
+    if (acc) {
         double z[DMAX][W];
         for (int64_t i = 0; i < d; i++)
             for (int w = 0; w < nw; w++) z[i][w] = (double)(x[i][w] - centre[i]);
+        int64_t r = d;
         for (int64_t i = 0; i < d; i++) {
-            for (int w = 0; w < nw; w++) l1[i][w] += z[i][w];
-            for (int64_t j = 0; j < d; j++)
-                for (int w = 0; w < nw; w++) l2[i * d + j][w] += z[i][w] * z[j][w];
+            for (int w = 0; w < nw; w++) acc[i * W + w] += z[i][w];
+            for (int64_t j = i; j < d; j++, r++)
+                for (int w = 0; w < nw; w++) acc[r * W + w] += z[i][w] * z[j][w];
         }
     }
-}
-
-/* Add a group's per-lane statistics into its chunk's accumulator, lane by lane (fixed order). */
-static inline __attribute__((always_inline)) void FN(flush)(
-    const int64_t d, const int nw, double l1[DMAX][W], double l2[DMAX * DMAX][W], double *acc)
-{
-    for (int64_t i = 0; i < d; i++)
-        for (int w = 0; w < nw; w++) acc[i] += l1[i][w];
-    for (int64_t ij = 0; ij < d * d; ij++)
-        for (int w = 0; w < nw; w++) acc[d + ij] += l2[ij][w];
 }
 
 /* y = (sigma * n + c) + sum_j a_ij x_j, summed over j in order: the ULA map (also MALA's proposal). */
@@ -93,22 +86,15 @@ static inline __attribute__((always_inline)) int64_t FN(ula_group)(
     const T *centre, double *acc)
 {
     T x[DMAX][W], y[DMAX][W];
-    double l1[DMAX][W], l2[DMAX * DMAX][W];
     for (int64_t i = 0; i < d; i++)
         for (int w = 0; w < nw; w++) x[i][w] = xin[i * chains + c + w];
-    if (acc) {
-        for (int64_t i = 0; i < d; i++)
-            for (int w = 0; w < nw; w++) l1[i][w] = 0.0;
-        for (int64_t ij = 0; ij < d * d; ij++)
-            for (int w = 0; w < nw; w++) l2[ij][w] = 0.0;
-    }
     int64_t next = keep0, slot = slot0;
     for (int64_t t = 0; t < k; t++) {
         FN(affine)(d, chains, nw, a, cv, sigma, noise + t * stride + c, x, y);
         for (int64_t i = 0; i < d; i++)
             for (int w = 0; w < nw; w++) x[i][w] = y[i][w];
         if (t == next) {
-            FN(record)(d, chains, c, nw, x, trace, slot, centre, acc ? l1 : 0, l2);
+            FN(record)(d, chains, c, nw, x, trace, slot, centre, acc);
             next += thin;
             slot++;
         }
@@ -119,7 +105,6 @@ static inline __attribute__((always_inline)) int64_t FN(ula_group)(
             xout[i * chains + c + w] = x[i][w];
             bad += !(x[i][w] - x[i][w] == 0); /* NaN or inf */
         }
-    if (acc) FN(flush)(d, nw, l1, l2, acc);
     return bad;
 }
 
@@ -131,13 +116,15 @@ int64_t FN(ula_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_t
 {
     int64_t bad = 0;
     for (int64_t c = c0; c < c1; c += W) {
-        double *ac = acc ? acc + (c / STAT_CHUNK) * (d + d * d) : 0;
-        if (c1 - c >= W)
-            bad += FN(ula_group)(d, chains, c, W, k, stride, a, cv, sigma, xin, xout, noise, keep0,
+        double *ac = acc ? acc + (c / STAT_CHUNK) * (d + d * (d + 1) / 2) * W : 0;
+        const int nw = c1 - c >= W ? W : (int)(c1 - c);
+        /* d = 2 (the assignment's target) with constants, so the compiler keeps the lanes in registers */
+        if (d == 2 && nw == W)
+            bad += FN(ula_group)(2, chains, c, W, k, stride, a, cv, sigma, xin, xout, noise, keep0,
                                  thin, trace, slot0, centre, ac);
         else
-            bad += FN(ula_group)(d, chains, c, (int)(c1 - c), k, stride, a, cv, sigma, xin, xout,
-                                 noise, keep0, thin, trace, slot0, centre, ac);
+            bad += FN(ula_group)(d, chains, c, nw, k, stride, a, cv, sigma, xin, xout, noise, keep0,
+                                 thin, trace, slot0, centre, ac);
     }
     return bad;
 }
@@ -150,17 +137,10 @@ static inline __attribute__((always_inline)) int64_t FN(mala_group)(
     const T *centre, double *acc)
 {
     T x[DMAX][W], y[DMAX][W], zy[DMAX][W], h[DMAX][W], lpx[W];
-    double l1[DMAX][W], l2[DMAX * DMAX][W];
     int64_t accepted = 0;
     for (int64_t i = 0; i < d; i++)
         for (int w = 0; w < nw; w++) x[i][w] = xin[i * chains + c + w];
     for (int w = 0; w < nw; w++) lpx[w] = lpin[c + w];
-    if (acc) {
-        for (int64_t i = 0; i < d; i++)
-            for (int w = 0; w < nw; w++) l1[i][w] = 0.0;
-        for (int64_t ij = 0; ij < d * d; ij++)
-            for (int w = 0; w < nw; w++) l2[ij][w] = 0.0;
-    }
     const T half = (T)-0.5;
     int64_t next = keep0, slot = slot0;
     for (int64_t t = 0; t < k; t++) {
@@ -204,7 +184,7 @@ static inline __attribute__((always_inline)) int64_t FN(mala_group)(
             lpx[w] = ok ? lpy[w] : lpx[w];
         }
         if (t == next) {
-            FN(record)(d, chains, c, nw, x, trace, slot, centre, acc ? l1 : 0, l2);
+            FN(record)(d, chains, c, nw, x, trace, slot, centre, acc);
             next += thin;
             slot++;
         }
@@ -212,7 +192,6 @@ static inline __attribute__((always_inline)) int64_t FN(mala_group)(
     for (int64_t i = 0; i < d; i++)
         for (int w = 0; w < nw; w++) xout[i * chains + c + w] = x[i][w];
     for (int w = 0; w < nw; w++) lpout[c + w] = lpx[w];
-    if (acc) FN(flush)(d, nw, l1, l2, acc);
     return accepted;
 }
 
@@ -225,15 +204,16 @@ int64_t FN(mala_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_
 {
     int64_t accepted = 0;
     for (int64_t c = c0; c < c1; c += W) {
-        double *ac = acc ? acc + (c / STAT_CHUNK) * (d + d * d) : 0;
-        if (c1 - c >= W)
-            accepted += FN(mala_group)(d, chains, c, W, k, stride, a, cv, sigma, m, p, mu, inv4mu,
+        double *ac = acc ? acc + (c / STAT_CHUNK) * (d + d * (d + 1) / 2) * W : 0;
+        const int nw = c1 - c >= W ? W : (int)(c1 - c);
+        if (d == 2 && nw == W)
+            accepted += FN(mala_group)(2, chains, c, W, k, stride, a, cv, sigma, m, p, mu, inv4mu,
                                        xin, xout, lpin, lpout, noise, logu, keep0, thin, trace,
                                        slot0, centre, ac);
         else
-            accepted += FN(mala_group)(d, chains, c, (int)(c1 - c), k, stride, a, cv, sigma, m, p,
-                                       mu, inv4mu, xin, xout, lpin, lpout, noise, logu, keep0,
-                                       thin, trace, slot0, centre, ac);
+            accepted += FN(mala_group)(d, chains, c, nw, k, stride, a, cv, sigma, m, p, mu, inv4mu,
+                                       xin, xout, lpin, lpout, noise, logu, keep0, thin, trace,
+                                       slot0, centre, ac);
     }
     return accepted;
 }

@@ -35,7 +35,7 @@ FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-st
 NATIVE_FLAGS = ("-march=native",)
 #: Largest dimension the kernels take (DMAX in _kernels.c); bigger targets use torch.
 MAX_DIM = 8
-#: Chains per SIMD group (W in _kernels.c); thread ranges start on multiples of it.
+#: Chains per SIMD group (W in _kernels.c, checked on loading); thread ranges start on multiples of it.
 LANES = 8
 #: Below this many chain-steps a block runs in the calling thread (a thread hand-off costs ~20-50 us).
 MIN_PARALLEL_WORK = 1 << 15
@@ -118,6 +118,7 @@ def _declare(lib: ctypes.CDLL) -> None:
             fn.argtypes = [real if a is None else a for a in args]
             fn.restype = res
     lib.genbench_stat_chunk.restype = _I64
+    lib.genbench_lanes.restype = _I64
 
 
 def library() -> ctypes.CDLL | None:
@@ -134,6 +135,8 @@ def library() -> ctypes.CDLL | None:
                     try:
                         lib = ctypes.CDLL(os.fspath(path))
                         _declare(lib)
+                        if lib.genbench_lanes() != LANES:
+                            lib, why = None, f"{path} was built for {lib.genbench_lanes()} lanes, not {LANES}"
                     except (OSError, AttributeError) as exc:
                         lib, why = None, f"loading {path} failed: {exc}"
             _state["lib"], _state["why"] = lib, why

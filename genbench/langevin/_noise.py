@@ -24,7 +24,7 @@ import math
 import numpy as np
 import torch
 
-from genbench.langevin import _native
+from genbench.langevin._native import LANES, library, run_parallel, split
 
 # Series coefficients, bit-identical to the hex literals of _kernels.c (tested). float64 runs use
 # the float64 set; float32 runs compute in float32 with the shorter float32 set (24 bits suffice).
@@ -142,8 +142,9 @@ class NoiseStream:
         self.z = torch.empty(self.block, self.zs, device=device, dtype=dtype)
         self.log_u = torch.empty(self.block, chains, device=device, dtype=dtype) if uniforms else None
         self.native = None
-        if device.type == "cpu" and _native.library() is not None:
-            lib, sfx = _native.library(), "f64" if dtype == torch.float64 else "f32"
+        lib = library() if device.type == "cpu" else None
+        if lib is not None:
+            sfx = "f64" if dtype == torch.float64 else "f32"
             self.native = (getattr(lib, f"normals_{sfx}"), getattr(lib, f"log_uniforms_{sfx}"))
 
     def draw(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -153,8 +154,8 @@ class NoiseStream:
         lu = None if self.log_u is None else self.log_u[:k]
         if self.native is not None:
             normals, log_uniforms = self.native
-            ranges = _native.split(self.pairs, 2 * k * self.pairs, _native.LANES)
-            _native.run_parallel(normals, ranges, (k, self.m, self.zs), (u.data_ptr(), z.data_ptr()))
+            ranges = split(self.pairs, 2 * k * self.pairs, LANES)
+            run_parallel(normals, ranges, (k, self.m, self.zs), (u.data_ptr(), z.data_ptr()))
             if lu is not None:
                 log_uniforms(k, self.m, self.zs, 0, self.chains, u.data_ptr(), lu.data_ptr(), self.chains)
             return z, lu
