@@ -12,6 +12,7 @@ import torch
 
 import bench_synthetic as syn
 from genbench.bench import timing
+from genbench.bench.gate import compare_to_baseline
 from genbench.bench.profiles import PROFILES, get_profile
 from genbench.bench.results import load_run
 from genbench.bench.suite import DEFAULT_SUITE, pytest_command, run_suite
@@ -153,7 +154,21 @@ def test_pytest_command_keeps_pytest_benchmark_json(tmp_path: Path) -> None:
     cmd = pytest_command(tmp_path / "o.json", profile="full", device="cpu", keyword="ula", threads=1)
     assert cmd[1:3] == ["-m", "pytest"] and f"--benchmark-json={tmp_path / 'o.json'}" in cmd
     assert "--genbench-profile=full" in cmd and "--genbench-device=cpu" in cmd and "--genbench-threads=1" in cmd
-    assert cmd[-2:] == ["-k", "ula"]
+    assert "--benchmark-timer=time.perf_counter" in cmd and cmd[-2:] == ["-k", "ula"]
+    assert "--benchmark-timer=time.process_time" in pytest_command(tmp_path / "o.json", threads=1, timer="cpu")
+
+
+def test_cpu_timer_needs_one_thread_and_is_never_compared_with_wall_time(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="threads=1"):
+        run_suite(tmp_path / "o.json", timer="cpu", threads=0)
+    wall = syn.bench("langevin.ula[chains=1e5]", "cpu", 2e6, syn.times(0.02, 7, sigma=0.02, seed=1))
+    cpu = syn.bench("langevin.ula[chains=1e5]", "cpu", 2e6, syn.times(0.02, 7, sigma=0.02, seed=2))
+    cpu["options"] = {"timer": "time.process_time"}
+    a = load_run(syn.write(tmp_path / "a.json", [wall]))
+    b = load_run(syn.write(tmp_path / "b.json", [cpu]))
+    (row,) = compare_to_baseline(b, a).rows
+    assert row.verdict == "skipped" and "timer differs" in row.note
+    assert "timed in CPU-seconds" in format_suite(b) and "CPU-seconds" not in format_suite(a)
 
 
 def test_bench_cuda_without_cuda_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:

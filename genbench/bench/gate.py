@@ -330,6 +330,9 @@ def compare_to_baseline(
         if old.work_per_call != rec.work_per_call or old.unit != rec.unit:
             rows.append(BaselineRow(rec.fullname, rec.label, SKIPPED, note="problem size differs from baseline"))
             continue
+        if old.timer != rec.timer:
+            rows.append(BaselineRow(rec.fullname, rec.label, SKIPPED, note=f"timer differs: {old.timer} vs {rec.timer}"))
+            continue
         rows.append(_compare_one(rec, old, max_slowdown, alpha, min_rounds, confidence, seed))
     for name, old in base.items():
         if name not in current.by_fullname():

@@ -35,6 +35,7 @@ class BenchRecord:
     times: tuple[float, ...] | None  # raw per-round seconds per call, when the JSON holds them
     baseline: str | None  # key of the assignment's workload this one is compared with
     extra: dict[str, Any] = field(default_factory=dict)
+    timer: str = ""  # pytest-benchmark's timer, e.g. "time.perf_counter" or "time.process_time" (CPU-seconds)
 
     @property
     def label(self) -> str:
@@ -134,6 +135,7 @@ def _record(raw: Any, path: str) -> BenchRecord:
         times=times,
         baseline=extra.get("baseline") or None,
         extra=dict(extra),
+        timer=str((raw.get("options") or {}).get("timer") or ""),
     )
 
 

@@ -112,6 +112,8 @@ def format_suite(run: BenchRun) -> str:
         head += f", profile {gb['profile']}"
     if gb.get("torch_threads"):
         head += f", {gb['torch_threads']} torch threads"
+    if any("process_time" in rec.timer for rec in run.records):
+        head += ", timed in CPU-seconds (--timer cpu)"
     if gb.get("loadavg_start") and gb.get("loadavg_end"):
         head += f"; 1-min load average {gb['loadavg_start'][0]:g} at start, {gb['loadavg_end'][0]:g} at end"
         cores = (run.machine_info.get("genbench") or {}).get("cpu_count")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from genbench.bench.gate import DEFAULT_GATES, MIN_ROUNDS_BASELINE, run_gate
 from genbench.bench.profiles import PROFILES
-from genbench.bench.suite import DEVICES, run_suite
+from genbench.bench.suite import DEVICES, TIMERS, run_suite
 from genbench.bench.table import format_gate, format_suite
 
 
@@ -47,6 +47,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="CPU threads for torch and BLAS in the suite (default $GENBENCH_BENCH_THREADS or 0: one per core); "
         "1 on a shared, oversubscribed runner",
     )
+    p.add_argument(
+        "--timer",
+        choices=tuple(TIMERS),
+        default="wall",
+        help="wall (default) or cpu: CPU-seconds of the process, with --threads 1; it does not count time spent "
+        "waiting for a core, so ratios hold on a shared, oversubscribed machine",
+    )
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression selecting benchmarks")
     p.add_argument("--suite", metavar="DIR", help="benchmark folder (default: the checkout's benchmarks/)")
     p.add_argument("--verbose", action="store_true", help="show pytest's full output")
@@ -80,7 +87,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.json:
         outcome = run_suite(
             args.json, profile=args.profile, device=args.device, keyword=args.keyword, suite=args.suite, quiet=not args.verbose,
-            threads=args.threads,
+            threads=args.threads, timer=args.timer,
         )
     else:
         with tempfile.TemporaryDirectory(prefix="genbench-bench-") as tmp:
@@ -92,6 +99,7 @@ def run_bench(args: argparse.Namespace) -> int:
                 suite=args.suite,
                 quiet=not args.verbose,
                 threads=args.threads,
+                timer=args.timer,
             )
     print()
     print(format_suite(outcome.run))
