@@ -81,7 +81,7 @@ def main(rank: int, world: int, port: int, tmp: str) -> None:
 
         study = run_study("quick", seeds=CAL_SEEDS, checks_=[CAL_CHECK], map_fn=rank_map(ctx))
         if ctx.is_main:
-            (out / "calibration.json").write_text(json.dumps(study["checks"]))
+            (out / "calibration.json").write_text(json.dumps(study.to_dict()["checks"]))
 
         # (c) DDP steps on per-rank slices vs one process on the concatenated batch (checked by the test)
         gen, disc = build_models(7)

@@ -191,7 +191,7 @@ def test_calibration_over_ranks_equals_serial(spawned: Path) -> None:
     from genbench.calibration.study import run_study
 
     serial = run_study("quick", seeds=worker.CAL_SEEDS, checks_=[worker.CAL_CHECK])
-    assert json.loads((spawned / "calibration.json").read_text()) == json.loads(json.dumps(serial["checks"]))
+    assert json.loads((spawned / "calibration.json").read_text()) == json.loads(json.dumps(serial.to_dict()["checks"]))
 
 
 def test_ddp_step_equals_one_process_on_concatenated_batch(spawned: Path) -> None:

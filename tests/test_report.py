@@ -415,13 +415,14 @@ def test_calibration_runs_the_quick_study_unless_found_beside_the_reports(tmp_pa
     import io
 
     from genbench.calibration import study as study_mod
+    from genbench.calibration.results import CalibrationStudy
     from genbench.report import stages
 
     calls = []
 
     def fake_study(profile, *, seed, **kw):  # the real quick study takes ~20 s; its own tests run it
         calls.append((profile, seed))
-        return syn.study()
+        return CalibrationStudy.from_dict(syn.study())
 
     monkeypatch.setattr(study_mod, "run_study", fake_study)
     out = tmp_path / "reports"

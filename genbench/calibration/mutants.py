@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torchvision.transforms.functional import gaussian_blur
 
 from genbench._validate import positive_int
 from genbench.errors import ParameterError
@@ -350,8 +351,6 @@ def blurred(
     sigma: float = 1.0,
 ) -> torch.Tensor:
     """Real digits under a Gaussian blur (5×5 kernel, σ = 1 pixel): a generator without fine detail."""
-    from torchvision.transforms.functional import gaussian_blur
-
     x = real_images(images, labels, n, generator=generator)
     # Clamped: the normalised kernel can round a flat −1 background to −1 − 1e−7.
     return gaussian_blur(x, kernel_size=[5, 5], sigma=[sigma, sigma]).clamp(-1.0, 1.0)

@@ -80,18 +80,20 @@ def run_gan_train(args: argparse.Namespace) -> int:
 
 def run_calibrate(args: argparse.Namespace, kwargs: dict, folder: Path) -> int:
     """`genbench calibrate --distributed`: trials spread over torchrun's ranks (gloo); rank 0 writes and prints."""
-    from genbench.calibration.study import format_table, run_study, write_study
+    from genbench.calibration.study import run_study, write_study
+    from genbench.calibration.summary import format_table
     from genbench.distributed import rank_map
 
     if getattr(args, "workers", 1) != 1:
         raise ParameterError("--workers and --distributed are alternatives: under torchrun each rank is one worker")
     with process_group("cpu") as ctx:  # trials run on the CPU; gloo carries their results
         study = run_on_ranks(ctx, lambda: run_study(args.profile, map_fn=rank_map(ctx), **kwargs))
-        study["distributed"] = {**ctx.describe(), "map": "trial i on rank i mod world_size; results gathered in plan order"}
+        study = study.with_distributed({**ctx.describe(),
+                                        "map": "trial i on rank i mod world_size; results gathered in plan order"})
         if ctx.is_main:
             path = write_study(study, folder)
             print(format_table(study))
             print(f"\nwrote {path} ({ctx.world_size} ranks)")
-            if study["problems"]:
-                print(f"calibration problems: {'; '.join(study['problems'])}", file=sys.stderr)
-        return 1 if study["problems"] else 0
+            if study.problems:
+                print(f"calibration problems: {'; '.join(study.problems)}", file=sys.stderr)
+        return 1 if study.problems else 0

@@ -666,65 +666,75 @@ BENCH_KEYWORD: dict[str, str | None] = {
 CAL_TITLE = "Calibration"
 
 
-def calibration_section(study: dict[str, Any], *, how: str) -> SectionResult:
-    """The calibration section from a ``calibration.json`` study (false alarms beside α, detection rates)."""
+def calibration_section(study: Any, *, how: str) -> SectionResult:
+    """The calibration section from a ``CalibrationStudy`` (false alarms beside α, detection rates, family verdict)."""
     s = section("calibration", CAL_TITLE)
-    prof = study.get("profile") or {}
-    conf = study.get("confidence", 0.95)
+    fam = study.family
     s["paragraphs"].append(how)
     s["paragraphs"].append(
-        f"Profile {prof.get('name', '?')}: each check run on correct inputs and on each injected bug; "
-        f"{study.get('trials')} trials in {_r(study.get('elapsed_s'))} s, retries {study.get('retries')}. "
-        f"Seeds: {study.get('seed_rule', study.get('seed'))}. Rates are alarms / runs with exact "
-        f"{conf:.0%} Clopper-Pearson intervals.")
+        f"Profile {study.profile.name}: each check run on correct inputs and on each injected bug; "
+        f"{study.trials} trials in {_r(study.elapsed_s)} s, each run once. "
+        f"Seeds: {study.seed_rule or study.seed}. Rates are rejections / runs that reached the check, with exact "
+        f"{study.confidence:.0%} Clopper-Pearson intervals; runs stopped by the divergence guard or refused by "
+        "the check are counted apart.")
+    if fam is not None:
+        s["paragraphs"].append(
+            f"Study verdict: Holm's procedure over {fam.tests} exact one-sided binomial tests (false-alarm rate ≤ α, "
+            f"claimed detection rate ≥ claim) at family-wise level {fam.level:g} (per-row levels "
+            f"{fam.first_level:.2g} to {fam.level:g}).")
+    if study.smoke:
+        s["paragraphs"].append(
+            "These are smoke checks: with fewer than "
+            f"{fam.planned_seeds if fam is not None else 'the planned'} seeds per correct input a false-alarm "
+            "rate of 2α is seen with power below 0.8 (`genbench calibrate --profile full` plans enough).")
     fa_rows, det_rows, fig_rows = [], [], []
     claims_total, claims_bad = 0, []
-    for row in study.get("checks", []):
-        fa = row.get("false_alarm")
+    for row in study.checks:
+        fa = row.false_alarm
         if fa is not None:
-            alpha = fa.get("alpha", study.get("alpha"))
-            fa_rows.append([row["check"], row.get("function"), row.get("null_hypothesis"), fa["n"], fa["alarms"],
-                            fa["rate"], fa["ci_low"], fa["ci_high"], alpha, fa.get("verdict")])
-            fig_rows.append({"check": row["check"], "rate": fa["rate"], "ci_lo": fa["ci_low"], "ci_hi": fa["ci_high"],
-                             "alpha": alpha})
+            fa_rows.append([row.check, row.function, row.null_hypothesis, fa.n, fa.diverged + fa.errored, fa.rejected,
+                            fa.rate, fa.ci_low, fa.ci_high, fa.alpha, fa.p_value, fa.row_level, fa.smoke, fa.verdict])
+            fig_rows.append({"check": row.check, "rate": fa.rate or 0.0, "ci_lo": fa.ci_low or 0.0,
+                             "ci_hi": fa.ci_high or 0.0, "alpha": fa.alpha})
             s["checks"].append(check(
-                f"false-alarm rate: {row['check']}", fa.get("verdict") != "too many false alarms",
-                statistic=fa["rate"], ci=[fa["ci_low"], fa["ci_high"]], alpha=alpha,
-                null_hypothesis=f"false-alarm rate <= α ({row.get('null_hypothesis', '')})",
-                detail=f"{fa['alarms']}/{fa['n']} alarms on correct inputs: {fa.get('verdict')}"))
-        for m, d in (row.get("detections") or {}).items():
-            det_rows.append([row["check"], m, d["n"], d["alarms"], d["rate"], d["ci_low"], d["ci_high"], d.get("claim"),
-                             d.get("verdict")])
-            if d.get("claim") is not None:
+                f"false-alarm rate: {row.check}", not fa.flagged,
+                statistic=fa.rate, ci=[fa.ci_low, fa.ci_high], alpha=fa.alpha, p_value=fa.p_value,
+                null_hypothesis=f"false-alarm rate <= α ({row.null_hypothesis})",
+                detail=f"{fa.rejected}/{fa.tested} alarms on correct inputs: {fa.verdict}"
+                       + (" (smoke check)" if fa.smoke else "")))
+        for d in row.detections:
+            det_rows.append([row.check, d.mutant, d.n, d.diverged, d.errored, d.rejected, d.rate, d.ci_low, d.ci_high,
+                             d.claim, d.verdict])
+            if d.claim is not None:
                 claims_total += 1
-                if d.get("verdict") == "BELOW CLAIM":
-                    claims_bad.append(f"{row['check']} / {m}")
+                if d.flagged:
+                    claims_bad.append(f"{row.check} / {d.mutant}")
     if fa_rows:
         s["tables"].append(table("cal-false-alarm", "False-alarm rates on correct inputs",
-                                 ["check", "function", "H0", "runs", "alarms", "rate", "CI low", "CI high", "α",
-                                  "verdict"], fa_rows))
+                                 ["check", "function", "H0", "runs", "diverged or refused", "alarms", "rate",
+                                  "CI low", "CI high", "α", "p", "row level", "smoke", "verdict"], fa_rows))
         s["figures"].append(figure("cal-false-alarm", "False-alarm rate of each check with its Clopper-Pearson "
                                    "interval (blue) against its nominal α (red).", after="cal-false-alarm"))
     if det_rows:
         s["tables"].append(table("cal-detection", "Detection rates of injected bugs",
-                                 ["check", "injected bug", "runs", "alarms", "rate", "CI low", "CI high",
-                                  "claimed ≥", "verdict"], det_rows,
-                                 note="A claim is stated before measuring; 'BELOW CLAIM' means the interval lies "
-                                      "wholly below it."))
+                                 ["check", "injected bug", "runs", "diverged", "refused", "alarms", "rate", "CI low",
+                                  "CI high", "claimed ≥", "verdict"], det_rows,
+                                 note="A claim is stated before measuring; 'BELOW CLAIM' means the family test "
+                                      "rejects it. Runs stopped by the divergence guard are not detections."))
     if claims_total:
         s["checks"].append(check("detection rates as claimed", not claims_bad, statistic=len(claims_bad),
-                                 null_hypothesis="every claimed detection rate is reached (CI not wholly below)",
+                                 null_hypothesis="every claimed detection rate is reached (not rejected by the "
+                                                 "family test)",
                                  detail=f"{claims_total - len(claims_bad)} of {claims_total} claims hold"
                                         + (": below claim — " + "; ".join(claims_bad) if claims_bad else "")))
-    cov = study.get("coverage") or {}
-    if cov:
+    if study.coverage:
         s["tables"].append(table("cal-coverage", "Coverage: which checks flag each bug in at least half of the runs",
                                  ["injected bug", "what it breaks", "detected by", "best check", "best rate"],
-                                 [[m, c.get("bug"), ", ".join(c.get("detected_by") or []) or "NONE",
-                                   c.get("best_check"), c.get("best_rate")] for m, c in cov.items()]))
-    if study.get("unavailable_checks"):
+                                 [[c.mutant, c.bug, ", ".join(c.detected_by) or "NONE", c.best_check, c.best_rate]
+                                  for c in study.coverage]))
+    if study.unavailable_checks:
         s["paragraphs"].append("Checks not available in this run: " + "; ".join(
-            f"{k}: {v}" for k, v in study["unavailable_checks"].items()))
+            f"{k}: {v}" for k, v in study.unavailable_checks.items()))
     figs = {"cal-false-alarm": F.calibration_figure(fig_rows)} if fig_rows else {}
     return SectionResult(s, figs)
 
@@ -739,22 +749,16 @@ def calibration(config: Any, work: Path) -> SectionResult:
     With neither, it runs the quick study (about 20 s on 2 cores); the full study (>= 200 seeds per
     check) is `genbench calibrate --profile full`, whose JSON this stage then reads.
     """
-    import json
     import time
+
+    from genbench.calibration.study import read_study, run_study, write_study
 
     path = Path(config.calibration_json) if config.calibration_json else Path(config.out) / "calibration" / "calibration.json"
     if path.is_file():
-        try:
-            study = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            from genbench.errors import DataError
-
-            raise DataError(f"calibration_json={os.fspath(path)!r} is not readable JSON: {exc}") from exc
+        study = read_study(path)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
         how = ("Read from the given " if config.calibration_json else "Read from ") + f"{path} (written {when})."
         return calibration_section(study, how=how)
-    from genbench.calibration.study import run_study, write_study
-
     study = run_study("quick", seed=config.seed)
     write_study(study, work)
     return calibration_section(study, how=f"Ran: genbench calibrate --profile quick --seed {config.seed} "
