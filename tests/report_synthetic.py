@@ -89,7 +89,7 @@ def study() -> dict[str, Any]:
         "profile": {"name": "quick"}, "alpha": 0.05, "seed": 0, "seed_rule": "trial k uses seed k", "retries": 0,
         "elapsed_s": 1.5, "trials": 30, "confidence": 0.95,
         "checks": [{
-            "check": "hotelling_mean", "domain": "langevin", "function": "genbench.testing.assert_matches_gaussian",
+            "check": "hotelling_mean", "domain": "langevin", "function": "genbench.testing.assert_gaussian",
             "null_hypothesis": "mean equals m", "scenario": {},
             "false_alarm": {"n": 10, "alarms": 1, "rate": 0.1, "ci_low": 0.0025, "ci_high": 0.445,
                             "alpha": 0.05, "verdict": "consistent"},

@@ -17,10 +17,10 @@ T = seed_target()
 import test_stats as ts
 out["stats ess band (300)"] = 300 * cpu(lambda: ts._geyer(ts._ar1(0.9, 20000, 1)))[0]
 import test_testing_conservation as tc
-from genbench.testing.conservation import check_one_step, check_ula_one_step, ula_one_step_inflation, conservation_required_samples
+from genbench.testing.conservation import check_one_step, check_ula_one_step, ula_one_step_inflation, one_step_required_samples
 from genbench.langevin.ula import ula_kernel
 from genbench.calibration import mutants
-d = ula_one_step_inflation(T, 0.05); n80 = conservation_required_samples(d, 2, alpha=0.05, power=0.8)
+d = ula_one_step_inflation(T, 0.05); n80 = one_step_required_samples(d, d=2, alpha=0.05, power=0.8)
 u = cpu(lambda: check_one_step(tc.mala_kernel(T, 0.15, 7), T, n=5000, alpha=0.05, seed=1))[0] \
   + cpu(lambda: check_ula_one_step(ula_kernel(T, 0.05), T, 0.05, n=5000, alpha=0.05, seed=1))[0] \
   + cpu(lambda: check_one_step(mutants.mala_always_accept(T, 0.05), T, n=n80, alpha=0.05, seed=1))[0]
@@ -39,8 +39,8 @@ from genbench.langevin.posterior import mala_posterior_sampler
 from genbench.testing.sbc import check_sbc
 out["sbc FA+detect (600 x S=500)"] = 600 * cpu(lambda: check_sbc(mala_posterior_sampler(tsb.MODEL, tsb.VAR), tsb.MODEL, replications=500, alpha=0.05, seed=1))[0]
 import test_testing_sequential as tq
-from genbench.testing.sequential import sequential_check
-out["sequential FA (300 good + 300 bad)"] = 300 * (cpu(lambda: sequential_check(tq._shape_check("gaussian"), n=500, alpha=0.05, seed=1))[0] + cpu(lambda: sequential_check(tq._shape_check("uniform"), n=100, alpha=0.05, seed=1))[0])
+from genbench.testing.sequential import check_sequential
+out["sequential FA (300 good + 300 bad)"] = 300 * (cpu(lambda: check_sequential(tq._shape_check("gaussian"), n=500, alpha=0.05, seed=1))[0] + cpu(lambda: check_sequential(tq._shape_check("uniform"), n=100, alpha=0.05, seed=1))[0])
 import test_testing_shape as tsh
 from genbench.testing.shape import check_gaussian_shape
 out["shape FA (800 x n=1000)"] = 800 * cpu(lambda: check_gaussian_shape(tsh._law("gaussian", 1000, 1), tsh.MEAN, tsh.COV, alpha=0.05, seed=1))[0]

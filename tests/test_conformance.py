@@ -37,7 +37,7 @@ from genbench.conformance.targets import resolve_targets
 from genbench.errors import ParameterError
 from genbench.testing import offset_seed
 from genbench.testing.power import cov_power_for_eigenvalues, power, required_samples
-from genbench.testing.shape import shape_required_samples
+from genbench.testing.shape import gaussian_shape_required_samples
 
 # ------------------------------------------------------------------------------------ helpers
 
@@ -168,7 +168,7 @@ def test_every_run_has_the_planned_sample_size(kind: str) -> None:
             elif test == "cov":
                 need = required_samples("cov", plan.effect["cov"], alpha=plan.planning_alpha, power=0.9, d=d)
             elif test in ("shape", "ksd"):
-                need = shape_required_samples(plan.effect["shape"], alpha=plan.planning_alpha, power=0.9,
+                need = gaussian_shape_required_samples(plan.effect["shape"], alpha=plan.planning_alpha, power=0.9,
                                               projections=1 if d == 1 else 16)
             else:
                 need = 1

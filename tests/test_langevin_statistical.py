@@ -32,7 +32,7 @@ from genbench.langevin.ula import sample_ula, ula_kernel
 from genbench.targets import seed_target
 from genbench.testing import (
     offset_seed,
-    assert_matches_gaussian,
+    assert_gaussian,
     assert_stationary,
     assert_ula_law,
     check_stationary,
@@ -178,7 +178,7 @@ def test_cuda_ula_matches_exact_law(record_check) -> None:  # type: ignore[no-un
 def test_trajectory_means_match_exact_law(grid_run, steps: int) -> None:  # type: ignore[no-untyped-def]
     """H0: each chain's trajectory average (1/T)Σ x_t ~ its exact Gaussian law (μ = 0.01); alpha 5e-5; seed offset_seed(GRID_SEED)."""
     mean, cov = trajectory_mean_law(TARGET, 0.01, steps, x0=0.0)
-    assert_matches_gaussian(grid_run["traj_mean"][(steps, 0.01)], mean, cov, alpha=KEEP)
+    assert_gaussian(grid_run["traj_mean"][(steps, 0.01)], mean, cov, alpha=KEEP)
 
 
 def _mahalanobis_sq(x: np.ndarray) -> np.ndarray:
@@ -249,7 +249,7 @@ def test_errors_keep_falling_to_1e5_steps_for_mu_001(record_check) -> None:  # t
     sample_ula(TARGET, rec_steps, mu, chains=CHAINS, seed=offset_seed(GRID_SEED + 2), kernel=rec)
     final_mean = (rec.total / rec_steps).numpy()
     mean, cov = trajectory_mean_law(TARGET, mu, rec_steps, x0=0.0)
-    assert_matches_gaussian(final_mean, mean, cov, alpha=KEEP)
+    assert_gaussian(final_mean, mean, cov, alpha=KEEP)
     p = scipy.stats.mannwhitneyu(_mahalanobis_sq(final_mean), _mahalanobis_sq(rec.traj_means[10_000]), alternative="less").pvalue
     assert p < ALPHA
 

@@ -43,13 +43,13 @@ from genbench.testing import (
     check_stationary,
     check_ula_law,
     check_ula_one_step,
-    conservation_detectable_effect,
-    conservation_required_samples,
+    one_step_detectable_effect,
+    one_step_required_samples,
     sbc_detectable_effect,
-    sbc_required_replications,
-    sequential_check,
-    shape_detectable_effect,
-    shape_required_samples,
+    sbc_required_samples,
+    check_sequential,
+    gaussian_shape_detectable_effect,
+    gaussian_shape_required_samples,
 )
 from genbench.wishart import cov_null_pvalue, lr_term
 from property_strategies import condition_number, falsify, gamma, orthogonal, spd_matrices
@@ -139,7 +139,7 @@ def _all_checks(x: np.ndarray, mean: np.ndarray, cov: np.ndarray, alpha: float, 
         "check_one_step": lambda: check_one_step(kernel, target, n=64, alpha=alpha, seed=3, projections=2),
         "check_ula_one_step": lambda: check_ula_one_step(kernel, target, mu, n=64, alpha=alpha, seed=4),
         "check_sbc": lambda: check_sbc(sbc_sampler, post, replications=60, bins=4, alpha=alpha, seed=5),
-        "sequential_check": lambda: sequential_check(stage, n=max(n, 2), alpha=alpha, seed=6).result,
+        "check_sequential": lambda: check_sequential(stage, n=max(n, 2), alpha=alpha, seed=6).result,
     }
 
 
@@ -358,24 +358,24 @@ def test_check_module_planners_are_inverse(family: str, alpha: float, target: fl
     assume(target > alpha)
     if family == "shape":
         effect = data.draw(st.floats(0.02, 0.5))
-        n = shape_required_samples(effect, alpha=alpha, power=target)
-        back = shape_detectable_effect(n, alpha=alpha, power=target)
+        n = gaussian_shape_required_samples(effect, alpha=alpha, power=target)
+        back = gaussian_shape_detectable_effect(n, alpha=alpha, power=target)
         assert back <= effect * (1 + 1e-12)
-        assert shape_required_samples(back, alpha=alpha, power=target) <= n
-        assert n == 1 or shape_detectable_effect(n - 1, alpha=alpha, power=target) > effect
+        assert gaussian_shape_required_samples(back, alpha=alpha, power=target) <= n
+        assert n == 1 or gaussian_shape_detectable_effect(n - 1, alpha=alpha, power=target) > effect
     elif family == "sbc":
         effect = data.draw(st.floats(0.05, 1.0))
-        s = sbc_required_replications(effect, alpha=alpha, power=target)
+        s = sbc_required_samples(effect, alpha=alpha, power=target)
         back = sbc_detectable_effect(s, alpha=alpha, power=target)
         assert back <= effect * (1 + 1e-8)
-        assert sbc_required_replications(back * (1 + 1e-8), alpha=alpha, power=target) <= s
+        assert sbc_required_samples(back * (1 + 1e-8), alpha=alpha, power=target) <= s
     else:
         effect = data.draw(st.floats(0.005, 0.5))
-        n = conservation_required_samples(effect, d, alpha=alpha, power=target)
-        back = conservation_detectable_effect(n, d, alpha=alpha, power=target)
+        n = one_step_required_samples(effect, d=d, alpha=alpha, power=target)
+        back = one_step_detectable_effect(n, d=d, alpha=alpha, power=target)
         assert back <= effect * (1 + 1e-8)
-        assert conservation_required_samples(back * (1 + 1e-8), d, alpha=alpha, power=target) <= n
-        assert n == 1 or conservation_detectable_effect(n - 1, d, alpha=alpha, power=target) > effect * (1 - 1e-8)
+        assert one_step_required_samples(back * (1 + 1e-8), d=d, alpha=alpha, power=target) <= n
+        assert n == 1 or one_step_detectable_effect(n - 1, d=d, alpha=alpha, power=target) > effect * (1 - 1e-8)
 
 
 # ------------------------------------------------------------------------- mutation evidence

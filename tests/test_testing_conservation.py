@@ -26,8 +26,8 @@ from genbench.testing.conservation import (
     assert_one_step,
     check_one_step,
     check_ula_one_step,
-    conservation_detectable_effect,
-    conservation_required_samples,
+    one_step_detectable_effect,
+    one_step_required_samples,
     ula_one_step_inflation,
     ula_one_step_law,
 )
@@ -181,13 +181,13 @@ def test_identity_kernel_fails_by_movement_only() -> None:
 
 def test_mala_always_accept_detected_at_the_planned_n(record_check) -> None:  # type: ignore[no-untyped-def]
     """H0: one step of the 'MALA that always accepts' mutant (= ULA) leaves N(m, Σ) invariant. Its exact
-    one-step law inflates Cov by μ²Σ⁻¹ (δ = μ² tr(P²)/d); at μ = 0.05, n = conservation_required_samples(δ,
+    one-step law inflates Cov by μ²Σ⁻¹ (δ = μ² tr(P²)/d); at μ = 0.05, n = one_step_required_samples(δ,
     power = 0.99999) (the planner's isotropic power). Must reject, by the planned scale test; declared power:
     the scale test's power for the actual anisotropic law (``_one_step_power``); alpha = 0.01,
     seed offset_seed(0), mutant uniforms offset_seed(100)."""
     mu = 0.05
     delta = ula_one_step_inflation(TARGET, mu)
-    n = conservation_required_samples(delta, 2, alpha=ALPHA, power=MIN_POWER)
+    n = one_step_required_samples(delta, d=2, alpha=ALPHA, power=MIN_POWER)
     assert n < 5000  # the bias of a broken accept step is visible after ONE step with a few thousand chains
     make = lambda g: mutants.mala_always_accept(TARGET, mu, generator=g)  # noqa: E731
     power = _one_step_power(make, TARGET.mean.numpy(), TARGET.cov.numpy(), n)
@@ -234,13 +234,13 @@ def test_broken_ula_steps_miss_the_exact_one_step_law(name: str, record_check) -
 def test_planning_is_consistent_and_exact() -> None:
     """detectable_effect and required_samples invert each other; the scale test's power is the exact χ² power."""
     for n in (100, 1000, 20_000):
-        eff = conservation_detectable_effect(n, 2, alpha=ALPHA, power=0.8)
-        assert conservation_required_samples(eff, 2, alpha=ALPHA, power=0.8) in (n, n + 1)
+        eff = one_step_detectable_effect(n, d=2, alpha=ALPHA, power=0.8)
+        assert one_step_required_samples(eff, d=2, alpha=ALPHA, power=0.8) in (n, n + 1)
     n, d, delta = 1000, 2, 0.1
     hi = scipy.stats.chi2.isf(ALPHA / 8, n * d)
     lo = scipy.stats.chi2.ppf(ALPHA / 8, n * d)
     want = scipy.stats.chi2.sf(hi / (1 + delta), n * d) + scipy.stats.chi2.cdf(lo / (1 + delta), n * d)
-    n_req = conservation_required_samples(delta, d, alpha=ALPHA, power=float(want))
+    n_req = one_step_required_samples(delta, d=d, alpha=ALPHA, power=float(want))
     assert n_req <= n
 
 
@@ -254,7 +254,7 @@ def test_planning_is_consistent_and_exact() -> None:
         (lambda: check_one_step(lambda x, e: x, TARGET, n=1), "n must be an integer >= 2"),
         (lambda: check_one_step(lambda x, e: x, TARGET, min_move_fraction=0.0), "min_move_fraction"),
         (lambda: ula_one_step_law(TARGET, -0.1), "step_size"),
-        (lambda: conservation_required_samples(0.0, 2), "effect"),
+        (lambda: one_step_required_samples(0.0, d=2), "effect"),
     ],
 )
 def test_bad_input_names_the_parameter(call, match: str) -> None:  # type: ignore[no-untyped-def]
@@ -267,7 +267,7 @@ def test_bad_input_names_the_parameter(call, match: str) -> None:  # type: ignor
 def test_false_alarm_and_detection_rates() -> None:
     """H0 rate: correct MALA (μ = 0.15) and correct ULA one-step law (μ = 0.05), n = 5000, alpha = 0.05,
     seeds offset_seed(2000..2199): rejection rate ≤ 0.05 (one-sided exact binomial test at 0.001 each).
-    Power: the always-accept mutant at μ = 0.05 with n = conservation_required_samples(δ, power = 0.8):
+    Power: the always-accept mutant at μ = 0.05 with n = one_step_required_samples(δ, power = 0.8):
     detection rate ≥ 0.8 (one-sided binomial test of rate < 0.8 at 0.001). Prints rates with CP 95% CIs."""
     a, seeds = 0.05, [offset_seed(s) for s in range(2000, 2200)]
     ns = len(seeds)
@@ -276,7 +276,7 @@ def test_false_alarm_and_detection_rates() -> None:
     fa_ula = sum(not check_ula_one_step(ula_kernel(TARGET, 0.05), TARGET, 0.05, n=5000, alpha=a, seed=s).passed
                  for s in seeds)
     delta = ula_one_step_inflation(TARGET, 0.05)
-    n80 = conservation_required_samples(delta, 2, alpha=a, power=0.8)
+    n80 = one_step_required_samples(delta, d=2, alpha=a, power=0.8)
     det = sum(
         not check_one_step(mutants.mala_always_accept(TARGET, 0.05), TARGET, n=n80, alpha=a, seed=s).passed
         for s in seeds
@@ -290,10 +290,10 @@ def test_false_alarm_and_detection_rates() -> None:
 
 
 def test_underpowered_assertion_raises_instead_of_passing() -> None:
-    """assert_one_step(effect=δ) refuses n below conservation_required_samples(δ) before running anything."""
+    """assert_one_step(effect=δ) refuses n below one_step_required_samples(δ) before running anything."""
     from genbench.testing.conservation import assert_ula_one_step
 
-    needed = conservation_required_samples(0.05, 2, alpha=ALPHA, power=0.9)
+    needed = one_step_required_samples(0.05, d=2, alpha=ALPHA, power=0.9)
     with pytest.raises(ParameterError, match=f"n >= {needed} is needed"):
         assert_one_step(lambda x, e: x, TARGET, n=needed - 1, alpha=ALPHA, power=0.9, effect=0.05)
     with pytest.raises(ParameterError, match=f"n >= {needed} is needed"):
@@ -304,11 +304,11 @@ def test_underpowered_assertion_raises_instead_of_passing() -> None:
 @pytest.mark.statistical(alpha=0.001)
 def test_scale_component_power_matches_prediction() -> None:
     """H0: the scale test's rejection rate (its p-value < alpha/4) on the always-accept mutant (μ = 0.05)
-    at n = conservation_required_samples(δ, power = 0.8) equals the predicted 0.8; alpha = 0.05,
+    at n = one_step_required_samples(δ, power = 0.8) equals the predicted 0.8; alpha = 0.05,
     seeds offset_seed(6000..6199); two-sided exact binomial test at 0.001. Prints the rate with its CP 95% interval."""
     a, seeds = 0.05, [offset_seed(s) for s in range(6000, 6200)]
     delta = ula_one_step_inflation(TARGET, 0.05)
-    n80 = conservation_required_samples(delta, 2, alpha=a, power=0.8)
+    n80 = one_step_required_samples(delta, d=2, alpha=a, power=0.8)
     hits = sum(
         check_one_step(mutants.mala_always_accept(TARGET, 0.05), TARGET, n=n80, alpha=a, seed=s).details["p_values"][
             "scale"

@@ -20,7 +20,7 @@ from genbench.errors import CheckFailed, ParameterError
 from genbench.targets import seed_target
 from genbench.testing import (
     CheckResult,
-    assert_matches_gaussian,
+    assert_gaussian,
     assert_stationary,
     check_cov,
     check_gaussian,
@@ -310,28 +310,28 @@ def test_check_result_fields_and_message() -> None:
         assert token in msg
 
 
-def test_assert_matches_gaussian_raises_with_full_message_on_wrong_law() -> None:
+def test_assert_gaussian_raises_with_full_message_on_wrong_law() -> None:
     # Exact sample moments: the statistics are fixed numbers (mean χ² = 500·1.8 = 900), not draws.
     x = _exact_moments(500, MEAN + np.array([0.3, -0.3]), SIGMA)  # Mahalanobis shift 1.34
     with pytest.raises(CheckFailed, match=r"REJECTED at alpha=0.01: statistic=.*p-value=.*detects"):
-        assert_matches_gaussian(x, MEAN, SIGMA, alpha=0.01)
+        assert_gaussian(x, MEAN, SIGMA, alpha=0.01)
     wide = _exact_moments(500, MEAN, 1.5 * SIGMA)
     with pytest.raises(CheckFailed, match="cov_lrt|gaussian"):
-        assert_matches_gaussian(wide, MEAN, SIGMA)
+        assert_gaussian(wide, MEAN, SIGMA)
 
 
-def test_assert_matches_gaussian_refuses_underpowered_requests() -> None:
+def test_assert_gaussian_refuses_underpowered_requests() -> None:
     x = _exact_moments(100, MEAN, SIGMA)
     needed = required_samples("mean", 0.2, alpha=0.005, power=0.9, d=2)
     with pytest.raises(ParameterError, match=rf"n=100 is too small.*n >= {needed} is needed"):
-        assert_matches_gaussian(x, MEAN, SIGMA, alpha=0.01, power=0.9, effect=0.2)
+        assert_gaussian(x, MEAN, SIGMA, alpha=0.01, power=0.9, effect=0.2)
     with pytest.raises(ParameterError, match="covariance check"):
-        assert_matches_gaussian(x, MEAN, SIGMA, power=0.9, effect={"cov": 0.1})
+        assert_gaussian(x, MEAN, SIGMA, power=0.9, effect={"cov": 0.1})
     with pytest.raises(ParameterError, match="effect must be a number"):
-        assert_matches_gaussian(x, MEAN, SIGMA, power=0.9, effect={"median": 0.1})
+        assert_gaussian(x, MEAN, SIGMA, power=0.9, effect={"median": 0.1})
     # Enough samples: the planned assertion runs and passes on correct draws.
     n = max(needed, required_samples("cov", 0.5, alpha=0.005, power=0.9, d=2))
-    res = assert_matches_gaussian(_exact_moments(n, MEAN, SIGMA), MEAN, SIGMA, power=0.9, effect={"mean": 0.2, "cov": 0.5})
+    res = assert_gaussian(_exact_moments(n, MEAN, SIGMA), MEAN, SIGMA, power=0.9, effect={"mean": 0.2, "cov": 0.5})
     assert res.power == 0.9
 
 
@@ -361,7 +361,7 @@ def test_degenerate_samples_are_rejected_not_errors() -> None:
     assert check_cov(frozen, SIGMA).p_value == 0.0
     assert not check_mean_hotelling(frozen, MEAN).passed
     with pytest.raises(CheckFailed):
-        assert_matches_gaussian(frozen, MEAN, SIGMA)
+        assert_gaussian(frozen, MEAN, SIGMA)
     rng = np.random.default_rng(9)
     huge = rng.standard_normal((10, 2)) @ np.diag([1e41, 1e-3])  # like the sign-flipped ULA after 1000 steps
     assert not check_gaussian(huge @ np.array([[0.6, 0.8], [-0.8, 0.6]]), MEAN, SIGMA).passed

@@ -27,7 +27,7 @@ from genbench.testing.sbc import (
     check_sbc,
     sbc_detectable_effect,
     sbc_ranks,
-    sbc_required_replications,
+    sbc_required_samples,
 )
 
 MODEL = ConjugateGaussianModel(prior_mean=0.5, prior_sd=2.0, noise_sd=1.0, n_obs=4)
@@ -117,7 +117,7 @@ def test_planning_twins() -> None:
     """required_replications(detectable_effect(S)) returns S; the noncentral-χ² power is reproduced."""
     for s in (200, 1000, 5000):
         w = sbc_detectable_effect(s, bins=10, alpha=ALPHA, power=0.8)
-        assert sbc_required_replications(w, bins=10, alpha=ALPHA, power=0.8) in (s, s + 1)
+        assert sbc_required_samples(w, bins=10, alpha=ALPHA, power=0.8) in (s, s + 1)
         crit = scipy.stats.chi2.isf(ALPHA, 9)
         assert scipy.stats.ncx2.sf(crit, 9, s * w * w) == pytest.approx(0.8, abs=1e-6)
 
@@ -171,7 +171,7 @@ def test_false_alarm_and_detection_rates() -> None:
 
 
 def test_underpowered_assertion_raises_instead_of_passing() -> None:
-    """assert_sbc(effect=w) refuses replications below sbc_required_replications(w)."""
-    needed = sbc_required_replications(0.1, alpha=ALPHA, power=0.8)
+    """assert_sbc(effect=w) refuses replications below sbc_required_samples(w)."""
+    needed = sbc_required_samples(0.1, alpha=ALPHA, power=0.8)
     with pytest.raises(ParameterError, match=f"replications >= {needed} is needed"):
         assert_sbc(mala_posterior_sampler(MODEL, VAR), MODEL, replications=needed - 1, alpha=ALPHA, effect=0.1)

@@ -16,7 +16,7 @@ from genbench.errors import CheckFailed, ParameterError
 from genbench.targets import seed_target
 from genbench.testing import offset_seed
 from genbench.testing._result import CheckResult
-from genbench.testing.sequential import assert_sequential, sequential_check, sequential_thresholds
+from genbench.testing.sequential import assert_sequential, check_sequential, sequential_thresholds
 from genbench.testing.shape import _dkwm_radius, check_gaussian_shape
 
 TARGET = seed_target()
@@ -69,15 +69,15 @@ def test_decision_logic_and_sample_schedules() -> None:
     (b1, g1), (b2, g2), (b3, _) = sequential_thresholds(ALPHA, 3)
     mid1, mid2 = (b1 + g1) / 2, (b2 + g2) / 2
     chk = _fake([mid1, mid2, b3 / 2])
-    res = sequential_check(chk, n=100, alpha=ALPHA, max_stages=3, schedule="doubling")
+    res = check_sequential(chk, n=100, alpha=ALPHA, max_stages=3, schedule="doubling")
     assert [s.decision for s in res.stages] == ["continue", "continue", "reject"]
     assert chk.calls == [100, 200, 400] and not res.passed and res.total_samples == 700
     chk = _fake([mid1, mid2, b3 * 1.5])
-    res = sequential_check(chk, n=100, alpha=ALPHA, max_stages=3, schedule="paper")
+    res = check_sequential(chk, n=100, alpha=ALPHA, max_stages=3, schedule="paper")
     assert chk.calls == [100, 200, 200] and res.passed and res.stages[-1].decision == "accept"
-    res = sequential_check(_fake([g1 + 1e-3]), n=10, alpha=ALPHA)
+    res = check_sequential(_fake([g1 + 1e-3]), n=10, alpha=ALPHA)
     assert res.passed and len(res.stages) == 1
-    res = sequential_check(_fake([b1 / 2]), n=10, alpha=ALPHA)
+    res = check_sequential(_fake([b1 / 2]), n=10, alpha=ALPHA)
     assert not res.passed and len(res.stages) == 1 and res.result.p_value < ALPHA
 
 
@@ -86,7 +86,7 @@ def test_level_is_exactly_alpha_for_uniform_p_values() -> None:
     """With exactly uniform stage p-values the rejection probability is Σ γ^{i−1}βᵢ = α. H0: rate = 0.05
     (alpha of the scheme), 20 000 runs (seeds offset_seed(0..19 999)); two-sided exact binomial test at 5e-5."""
     runs = 20_000
-    rej = sum(not sequential_check(_uniform_p, n=1, alpha=0.05, seed=offset_seed(s)).passed for s in range(runs))
+    rej = sum(not check_sequential(_uniform_p, n=1, alpha=0.05, seed=offset_seed(s)).passed for s in range(runs))
     assert scipy.stats.binomtest(rej, runs, 0.05).pvalue >= 5e-5, rej / runs
 
 
@@ -110,9 +110,9 @@ def test_clear_cases_stop_at_the_first_stage(record_check) -> None:  # type: ign
     record_check.declare(power=power)
     assert power > 0.99999
     seed = offset_seed(0)
-    bad = sequential_check(_shape_check("uniform"), n=BAD_N, alpha=ALPHA, seed=seed)
+    bad = check_sequential(_shape_check("uniform"), n=BAD_N, alpha=ALPHA, seed=seed)
     assert not bad.passed and len(bad.stages) == 1
-    good = record_check(sequential_check(_shape_check("gaussian"), n=1000, alpha=ALPHA_KEEP, seed=seed).result)
+    good = record_check(check_sequential(_shape_check("gaussian"), n=1000, alpha=ALPHA_KEEP, seed=seed).result)
     assert good.passed, good.message()
     with pytest.raises(CheckFailed, match="sequential"):  # the same check and seed as `bad`: the same verdict
         assert_sequential(_shape_check("uniform"), n=BAD_N, alpha=ALPHA, seed=seed)
@@ -132,14 +132,14 @@ def test_bad_input_names_the_parameter(kwargs: dict, match: str) -> None:
     args = {"n": 10}
     args.update(kwargs)
     with pytest.raises(ParameterError, match=match):
-        sequential_check(_uniform_p, **args)
+        check_sequential(_uniform_p, **args)
 
 
 def test_check_must_return_a_valid_result() -> None:
     with pytest.raises(ParameterError, match="CheckResult"):
-        sequential_check(lambda n, s: 0.5, n=10)  # type: ignore[arg-type, return-value]
+        check_sequential(lambda n, s: 0.5, n=10)  # type: ignore[arg-type, return-value]
     with pytest.raises(ParameterError, match="outside"):
-        sequential_check(_fake([1.5]), n=10)
+        check_sequential(_fake([1.5]), n=10)
 
 
 @pytest.mark.slow
@@ -150,8 +150,8 @@ def test_false_alarm_rate_and_stages_on_a_real_check() -> None:
     its CP 95% interval, the mean number of stages, and the uniform law's detection rate and stages."""
     a, seeds = 0.05, [offset_seed(s) for s in range(5000, 5300)]
     ns = len(seeds)
-    good = [sequential_check(_shape_check("gaussian"), n=500, alpha=a, seed=s) for s in seeds]
-    bad = [sequential_check(_shape_check("uniform"), n=100, alpha=a, seed=s) for s in seeds]
+    good = [check_sequential(_shape_check("gaussian"), n=500, alpha=a, seed=s) for s in seeds]
+    bad = [check_sequential(_shape_check("uniform"), n=100, alpha=a, seed=s) for s in seeds]
     fa = sum(not r.passed for r in good)
     det = sum(not r.passed for r in bad)
     ci = scipy.stats.binomtest(fa, ns).proportion_ci(method="exact")

@@ -1,7 +1,7 @@
 """Tests of genbench.testing.shape: the χ²_d-radius + random-projection KS check of Gaussian shape.
 
 Every statistical test states H0, alpha and its seed; seeds go through ``offset_seed``, nothing is
-retried. Must-reject assertions run at ALPHA = 0.01 with n planned by ``shape_required_samples`` for the
+retried. Must-reject assertions run at ALPHA = 0.01 with n planned by ``gaussian_shape_required_samples`` for the
 law's actual KS distance and declare the power that plan guarantees; must-not-reject ones run at 1e-4.
 """
 
@@ -22,8 +22,8 @@ from genbench.testing.shape import (
     _dkwm_radius,
     assert_gaussian_shape,
     check_gaussian_shape,
-    shape_detectable_effect,
-    shape_required_samples,
+    gaussian_shape_detectable_effect,
+    gaussian_shape_required_samples,
     whiten,
 )
 
@@ -67,10 +67,10 @@ def _radius_ks_distance(law: str) -> float:
 
 
 def _planned(law: str, projections: int = 16) -> tuple[int, float]:
-    """n from shape_required_samples for the law's radius KS distance at power 0.99999 (at least 4000),
+    """n from gaussian_shape_required_samples for the law's radius KS distance at power 0.99999 (at least 4000),
     and the power the DKWM bound guarantees at that n (the radius test alone; projections only add)."""
     dist = _radius_ks_distance(law)
-    n = max(4000, shape_required_samples(dist, alpha=ALPHA, power=MIN_POWER, projections=projections))
+    n = max(4000, gaussian_shape_required_samples(dist, alpha=ALPHA, power=MIN_POWER, projections=projections))
     crit = _dkwm_radius(n, ALPHA / (projections + 1))
     return n, 1.0 - 2.0 * math.exp(-2.0 * n * (dist - crit) ** 2)
 
@@ -88,7 +88,7 @@ def test_accepts_exact_gaussian_draws(record_check) -> None:  # type: ignore[no-
 @pytest.mark.parametrize("law", ["uniform", "laplace", "student_t5", "multivariate_t5", "mixture"])
 def test_rejects_laws_with_matched_mean_and_covariance(law: str, record_check) -> None:  # type: ignore[no-untyped-def]
     """H0: samples ~ N(m, Σ); the samples have mean m and cov Σ but another shape (seed offset_seed(1),
-    alpha = 0.01, n planned by shape_required_samples for power 0.99999 against the law's radius KS
+    alpha = 0.01, n planned by gaussian_shape_required_samples for power 0.99999 against the law's radius KS
     distance, at least 4000; the mixture needs ~14 000): the check must reject, and a moment test could
     not. The power guaranteed at that n is declared."""
     n, power = _planned(law)
@@ -111,27 +111,27 @@ def test_whiten_recovers_standard_normals() -> None:
 def test_planning_twins_are_consistent() -> None:
     """required_samples(detectable_effect(n)) returns n (to rounding); both shrink/grow monotonically."""
     for n in (200, 1000, 4000, 50_000):
-        eps = shape_detectable_effect(n, alpha=ALPHA, power=0.8, projections=16)
-        assert shape_required_samples(eps, alpha=ALPHA, power=0.8, projections=16) in (n, n + 1)
-    assert shape_detectable_effect(4000) < shape_detectable_effect(1000)
-    assert shape_detectable_effect(1000, power=0.95) > shape_detectable_effect(1000, power=0.8)
-    assert shape_detectable_effect(1000, projections=64) > shape_detectable_effect(1000, projections=4)
+        eps = gaussian_shape_detectable_effect(n, alpha=ALPHA, power=0.8, projections=16)
+        assert gaussian_shape_required_samples(eps, alpha=ALPHA, power=0.8, projections=16) in (n, n + 1)
+    assert gaussian_shape_detectable_effect(4000) < gaussian_shape_detectable_effect(1000)
+    assert gaussian_shape_detectable_effect(1000, power=0.95) > gaussian_shape_detectable_effect(1000, power=0.8)
+    assert gaussian_shape_detectable_effect(1000, projections=64) > gaussian_shape_detectable_effect(1000, projections=4)
     # DKWM closed form at K = 0: √(ln(2/α)/2n) + √(ln(2/β)/2n).
     n = 1000
     want = math.sqrt(math.log(2 / ALPHA) / (2 * n)) + math.sqrt(math.log(2 / 0.2) / (2 * n))
-    assert shape_detectable_effect(n, alpha=ALPHA, power=0.8, projections=0) == pytest.approx(want, rel=1e-12)
+    assert gaussian_shape_detectable_effect(n, alpha=ALPHA, power=0.8, projections=0) == pytest.approx(want, rel=1e-12)
 
 
 @pytest.mark.statistical(alpha=5e-5)
 def test_dkwm_power_guarantee_on_a_shifted_radius_law() -> None:
     """H0 (of the planning): a law whose radius CDF is at KS distance ≥ detectable_effect(n) from χ²_d is
     rejected with probability ≥ 0.8. Alternative: z = 1.25·N(0, I) (radius KS distance computed exactly),
-    n planned by shape_required_samples; 50 seeds (offset_seed(0..49)); the rejection rate's one-sided
+    n planned by gaussian_shape_required_samples; 50 seeds (offset_seed(0..49)); the rejection rate's one-sided
     exact binomial test against 0.8 must not reject at 5e-5."""
     scale = 1.25
     r = np.linspace(0, 40, 40001)
     ks_dist = float(np.max(np.abs(scipy.stats.chi2(2).cdf(r / scale**2) - scipy.stats.chi2(2).cdf(r))))
-    n = shape_required_samples(ks_dist, alpha=ALPHA, power=0.8, projections=4)
+    n = gaussian_shape_required_samples(ks_dist, alpha=ALPHA, power=0.8, projections=4)
     rej = 0
     for seed in map(offset_seed, range(50)):
         z = scale * np.random.default_rng(seed).standard_normal((n, 2))
@@ -185,7 +185,7 @@ def test_false_alarm_rate_consistent_with_alpha() -> None:
 
 
 def test_underpowered_assertion_raises_instead_of_passing() -> None:
-    """assert_gaussian_shape(effect=ε, power=…) refuses an n below shape_required_samples(ε)."""
-    needed = shape_required_samples(0.05, alpha=ALPHA, power=0.9)
+    """assert_gaussian_shape(effect=ε, power=…) refuses an n below gaussian_shape_required_samples(ε)."""
+    needed = gaussian_shape_required_samples(0.05, alpha=ALPHA, power=0.9)
     with pytest.raises(ParameterError, match=f"n >= {needed} is needed"):
         assert_gaussian_shape(_law("gaussian", needed - 1, 0), MEAN, COV, alpha=ALPHA, power=0.9, effect=0.05)

@@ -29,7 +29,7 @@ from genbench.testing.conservation import check_one_step, check_ula_one_step
 from genbench.testing.gaussian import check_cov, check_mean, check_stationary, check_ula_law
 from genbench.testing.ksd import check_ksd
 from genbench.testing.sbc import check_sbc
-from genbench.testing.sequential import sequential_check
+from genbench.testing.sequential import check_sequential
 from genbench.testing.shape import check_gaussian_shape
 
 MUTANT_SEED_OFFSET = 1_000_003
@@ -338,7 +338,7 @@ def _sbc(sc: Scenario, profile: Profile, mutant: str | None, seed: int) -> Check
 
 
 @calibration_check(
-    "sequential_ula_law", domain="langevin", function="genbench.testing.sequential.sequential_check",
+    "sequential_ula_law", domain="langevin", function="genbench.testing.sequential.check_sequential",
     null_hypothesis="x_T ~ exact ULA law, tested in up to 3 stages of n, 2n, 4n fresh chains (Gandy & Scott)",
     scenario=TRANSIENT.with_settings(stage_n="profile.sequential_n, doubling", max_stages=3),
     mutants=ULA_MUTANTS,
@@ -351,4 +351,4 @@ def _sequential(sc: Scenario, profile: Profile, mutant: str | None, seed: int) -
         x = _ula_final(sc, n, mutant, stage_seed)
         return check_ula_law(x, _target(), sc.step_size, sc.steps, sc.start, alpha=profile.alpha)  # type: ignore[arg-type]
 
-    return sequential_check(stage, n=profile.sequential_n, alpha=profile.alpha, max_stages=3, seed=seed).result
+    return check_sequential(stage, n=profile.sequential_n, alpha=profile.alpha, max_stages=3, seed=seed).result

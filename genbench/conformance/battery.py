@@ -36,7 +36,7 @@ from genbench.errors import ParameterError
 from genbench.testing import check_cov, check_gaussian_shape, check_ksd, check_mean
 from genbench.testing._result import CheckResult
 from genbench.testing.sequential import sequential_thresholds
-from genbench.testing.shape import shape_detectable_effect
+from genbench.testing.shape import gaussian_shape_detectable_effect
 
 __all__ = ["check_sampler", "Factory", "RunFn"]
 
@@ -145,7 +145,7 @@ def _projections(x: np.ndarray, target: Target, alpha: float, power: float, seed
         p_value=min(1.0, tests * min(pvals)),
         alpha=alpha,
         n=n,
-        detectable_effect=shape_detectable_effect(n, alpha=alpha, power=power, projections=tests - 1),
+        detectable_effect=gaussian_shape_detectable_effect(n, alpha=alpha, power=power, projections=tests - 1),
         effect_unit="KS distance of one 1-D projection",
         power=power,
         details={"correction": f"Bonferroni over {tests} KS tests", "projection_ks": stats,

@@ -55,7 +55,7 @@ from genbench.errors import ParameterError
 from genbench.planning import power as planned_power
 from genbench.planning import required_samples
 from genbench.testing.sequential import sequential_thresholds
-from genbench.testing.shape import shape_required_samples
+from genbench.testing.shape import gaussian_shape_required_samples
 
 __all__ = [
     "KINDS",
@@ -222,7 +222,7 @@ def chains_for(tests: tuple[str, ...], d: int, effect: dict[str, float], level: 
         elif t in ("shape", "projections", "ksd"):
             # KSD has no closed-form power: it gets the shape check's sample size.
             k = _projections(d) if t != "projections" else PROJECTIONS + 1
-            need.append(shape_required_samples(effect["shape"], alpha=level, power=power, projections=k))
+            need.append(gaussian_shape_required_samples(effect["shape"], alpha=level, power=power, projections=k))
     return max(need)
 
 

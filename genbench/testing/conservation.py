@@ -44,7 +44,9 @@ import torch
 from genbench._runtime import make_generator
 from genbench._validate import nonnegative_seed, positive_float, positive_int, probability
 from genbench.errors import ParameterError
+from genbench.planning import DEFAULT_ALPHA, DEFAULT_POWER
 from genbench.targets import Gaussian
+from genbench.testing._grammar import warn_renamed
 from genbench.testing._result import CheckResult
 from genbench.testing.gaussian import check_gaussian
 from genbench.testing.shape import check_gaussian_shape, whiten
@@ -53,12 +55,14 @@ __all__ = [
     "Kernel",
     "ula_one_step_law",
     "ula_one_step_inflation",
-    "conservation_detectable_effect",
-    "conservation_required_samples",
     "check_one_step",
     "assert_one_step",
+    "one_step_required_samples",
+    "one_step_detectable_effect",
     "check_ula_one_step",
     "assert_ula_one_step",
+    "ula_one_step_required_samples",
+    "ula_one_step_detectable_effect",
 ]
 
 Kernel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -113,8 +117,7 @@ def _scale_power(delta: float, n: int, d: int, level: float) -> float:
 
 
 @functools.lru_cache(maxsize=4096)  # planning calls must be cheap when repeated
-def conservation_detectable_effect(n: int, d: int, *, alpha: float = 0.01, power: float = 0.8) -> float:
-    """Smallest relative covariance inflation δ (E‖z‖²/d − 1) the one-step check detects with prob ``power``."""
+def _detectable_inflation(n: int, d: int, alpha: float, power: float) -> float:
     n = positive_int("n", n)
     d = positive_int("d", d)
     alpha = probability("alpha", alpha)
@@ -126,8 +129,7 @@ def conservation_detectable_effect(n: int, d: int, *, alpha: float = 0.01, power
 
 
 @functools.lru_cache(maxsize=4096)  # planning calls must be cheap when repeated
-def conservation_required_samples(effect: float, d: int, *, alpha: float = 0.01, power: float = 0.8) -> int:
-    """Chains n needed for the one-step check to detect a relative covariance inflation ``effect`` w.p. ``power``."""
+def _required_chains(effect: float, d: int, alpha: float, power: float) -> int:
     effect = positive_float("effect", effect)
     d = positive_int("d", d)
     alpha = probability("alpha", alpha)
@@ -147,6 +149,50 @@ def conservation_required_samples(effect: float, d: int, *, alpha: float = 0.01,
     return hi
 
 
+def one_step_detectable_effect(
+    n: int, *, d: int = 2, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> float:
+    """Smallest relative covariance inflation δ (E‖z‖²/d − 1) ``check_one_step`` detects with prob ``power``."""
+    return _detectable_inflation(n, d, alpha, power)
+
+
+def one_step_required_samples(
+    effect: float, *, d: int = 2, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> int:
+    """Chains n at which ``check_one_step`` detects a relative covariance inflation ``effect`` w.p. ``power``."""
+    return _required_chains(effect, d, alpha, power)
+
+
+def ula_one_step_detectable_effect(
+    n: int, *, d: int = 2, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> float:
+    """Relative covariance inflation ``check_ula_one_step`` detects with prob ``power`` (as ``check_one_step``)."""
+    return _detectable_inflation(n, d, alpha, power)
+
+
+def ula_one_step_required_samples(
+    effect: float, *, d: int = 2, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> int:
+    """Chains n at which ``check_ula_one_step`` detects an inflation ``effect`` w.p. ``power`` (as ``check_one_step``)."""
+    return _required_chains(effect, d, alpha, power)
+
+
+def conservation_detectable_effect(
+    n: int, d: int, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> float:
+    """Deprecated name of ``one_step_detectable_effect`` (removed in the next release)."""
+    warn_renamed(__name__, "conservation_detectable_effect", "one_step_detectable_effect")
+    return one_step_detectable_effect(n, d=d, alpha=alpha, power=power)
+
+
+def conservation_required_samples(
+    effect: float, d: int, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> int:
+    """Deprecated name of ``one_step_required_samples`` (removed in the next release)."""
+    warn_renamed(__name__, "conservation_required_samples", "one_step_required_samples")
+    return one_step_required_samples(effect, d=d, alpha=alpha, power=power)
+
+
 def check_one_step(
     kernel: Kernel,
     target: Gaussian,
@@ -155,10 +201,10 @@ def check_one_step(
     expected_mean: Any = None,
     expected_cov: Any = None,
     min_move_fraction: float = 0.05,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     seed: int = 0,
     projections: int = 8,
-    power: float = 0.8,
+    power: float = DEFAULT_POWER,
 ) -> CheckResult:
     """Test H0: from x ~ target, x' = kernel(x, noise) ~ N(expected_mean, expected_cov) and chains move.
 
@@ -219,7 +265,7 @@ def check_one_step(
         p_value=min(1.0, _COMPONENTS * min(pvals.values())),
         alpha=alpha,
         n=n,
-        detectable_effect=conservation_detectable_effect(n, d, alpha=alpha, power=power),
+        detectable_effect=_detectable_inflation(n, d, alpha, power),
         effect_unit="relative covariance inflation E||z||^2/d - 1 (z whitened by the expected law)",
         power=power,
         details={
@@ -237,13 +283,10 @@ def check_one_step(
     )
 
 
-def _require_chains(kwargs: dict[str, Any], effect: float | None, d: int) -> None:
+def _require_chains(n: int, alpha: float, power: float, effect: float | None, d: int) -> None:
     if effect is None:
         return
-    n = kwargs.get("n", 20_000)
-    alpha = kwargs.get("alpha", 0.01)
-    power = kwargs.get("power", 0.8)
-    needed = conservation_required_samples(effect, d, alpha=alpha, power=power)
+    needed = _required_chains(effect, d, alpha, power)
     if n < needed:
         raise ParameterError(
             f"n={n} chains is too small for the one-step check to detect a relative covariance inflation "
@@ -251,17 +294,44 @@ def _require_chains(kwargs: dict[str, Any], effect: float | None, d: int) -> Non
         )
 
 
-def assert_one_step(kernel: Kernel, target: Gaussian, *, effect: float | None = None, **kwargs: Any) -> CheckResult:
-    """Raise CheckFailed unless ``check_one_step`` (H0: invariance + movement) passes at its alpha.
+def assert_one_step(
+    kernel: Kernel,
+    target: Gaussian,
+    *,
+    n: int = 20_000,
+    expected_mean: Any = None,
+    expected_cov: Any = None,
+    min_move_fraction: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    projections: int = 8,
+    power: float = DEFAULT_POWER,
+    effect: float | None = None,
+) -> CheckResult:
+    """Raise CheckFailed unless ``check_one_step`` (H0: invariance + movement) passes at ``alpha``.
 
     With ``effect`` (relative covariance inflation), first raise ParameterError if ``n`` cannot detect
     it with probability ``power``.
     """
-    _require_chains(kwargs, effect, _gaussian_target(target).dim)
-    return check_one_step(kernel, target, **kwargs).raise_if_rejected()
+    _require_chains(n, alpha, power, effect, _gaussian_target(target).dim)
+    return check_one_step(
+        kernel, target, n=n, expected_mean=expected_mean, expected_cov=expected_cov,
+        min_move_fraction=min_move_fraction, alpha=alpha, seed=seed, projections=projections, power=power,
+    ).raise_if_rejected()
 
 
-def check_ula_one_step(kernel: Kernel, target: Gaussian, step_size: float, **kwargs: Any) -> CheckResult:
+def check_ula_one_step(
+    kernel: Kernel,
+    target: Gaussian,
+    step_size: float,
+    *,
+    n: int = 20_000,
+    min_move_fraction: float = 0.99,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    projections: int = 8,
+    power: float = DEFAULT_POWER,
+) -> CheckResult:
     """Test H0: one step of ``kernel`` from exact target draws has ULA's exact law N(m, Σ + μ²Σ⁻¹).
 
     Same tests, level and seed handling as ``check_one_step`` (Bonferroni over 4 tests at ``alpha``),
@@ -269,17 +339,32 @@ def check_ula_one_step(kernel: Kernel, target: Gaussian, step_size: float, **kwa
     defaults to 0.99.
     """
     mean, cov = ula_one_step_law(target, step_size)
-    kwargs.setdefault("min_move_fraction", 0.99)
-    result = check_one_step(kernel, target, expected_mean=mean, expected_cov=cov, **kwargs)
+    result = check_one_step(
+        kernel, target, n=n, expected_mean=mean, expected_cov=cov, min_move_fraction=min_move_fraction,
+        alpha=alpha, seed=seed, projections=projections, power=power,
+    )
     return CheckResult(**{**result.__dict__, "name": "ula_one_step_law"})
 
 
 def assert_ula_one_step(
-    kernel: Kernel, target: Gaussian, step_size: float, *, effect: float | None = None, **kwargs: Any
+    kernel: Kernel,
+    target: Gaussian,
+    step_size: float,
+    *,
+    n: int = 20_000,
+    min_move_fraction: float = 0.99,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    projections: int = 8,
+    power: float = DEFAULT_POWER,
+    effect: float | None = None,
 ) -> CheckResult:
     """Raise CheckFailed unless ``check_ula_one_step`` (H0: ULA's exact one-step law) passes.
 
     With ``effect`` (relative covariance inflation), first raise ParameterError if ``n`` is too small.
     """
-    _require_chains(kwargs, effect, _gaussian_target(target).dim)
-    return check_ula_one_step(kernel, target, step_size, **kwargs).raise_if_rejected()
+    _require_chains(n, alpha, power, effect, _gaussian_target(target).dim)
+    return check_ula_one_step(
+        kernel, target, step_size, n=n, min_move_fraction=min_move_fraction, alpha=alpha, seed=seed,
+        projections=projections, power=power,
+    ).raise_if_rejected()

@@ -40,9 +40,12 @@ from genbench.gan.metrics import class_balance as _cb
 from genbench.gan.metrics import diversity as _div
 from genbench.gan.metrics import kid as _kid
 from genbench.gan.metrics import memorisation as _mem
+from genbench.planning import DEFAULT_ALPHA
+from genbench.testing._grammar import CheckSpec
 from genbench.testing._result import CheckResult
 
 __all__ = [
+    "CHECKS",
     "assert_c2st",
     "assert_class_balance",
     "assert_diversity",
@@ -65,7 +68,7 @@ __all__ = [
     "memorisation_required_samples",
 ]
 
-ALPHA = 0.01  # the default level of every check in genbench.testing
+ALPHA = DEFAULT_ALPHA  # the default level of every check in genbench.testing
 
 
 # ------------------------------------------------------------------------------------------- C2ST
@@ -401,3 +404,35 @@ def chi2_detectable_w(n: int, k: int, alpha: float, power: float = 0.8) -> float
     warnings.warn("genbench.testing.gan.chi2_detectable_w is deprecated; use class_balance_detectable_effect",
                   DeprecationWarning, stacklevel=2)
     return class_balance_detectable_effect(n, alpha=alpha, power=power, num_classes=k, two_sample=False)
+
+
+# ---------------------------------------------------------------------------------- the registry
+
+CHECKS: dict[str, CheckSpec] = {
+    spec.name: spec
+    for spec in (
+        CheckSpec("c2st", check_c2st, assert_c2st, c2st_required_samples, c2st_detectable_effect,
+                  null_hypothesis="real and generated images have the same law",
+                  statistic="held-out accuracy of a classifier, exact binomial vs 1/2",
+                  effect_unit="C2ST accuracy above 1/2"),
+        CheckSpec("class_balance", check_class_balance, assert_class_balance, class_balance_required_samples,
+                  class_balance_detectable_effect,
+                  null_hypothesis="generated and real digits' predicted classes have the same law",
+                  statistic="Pearson chi^2 (2 x K contingency, or goodness of fit)",
+                  effect_unit="Cohen's w of class frequencies"),
+        CheckSpec("kid", check_kid, assert_kid, kid_required_samples, kid_detectable_effect,
+                  null_hypothesis="KID (MMD^2 in classifier features) is 0",
+                  statistic="mean KID over disjoint subsets, one-sided t", effect_unit="KID (planners take a pilot)"),
+        CheckSpec("memorisation", check_memorisation, assert_memorisation, memorisation_required_samples,
+                  memorisation_detectable_effect,
+                  null_hypothesis="generated images are no nearer the training set than held-out real ones",
+                  statistic="Mann-Whitney U on nearest-training-digit distances",
+                  effect_unit="P(nearer the training set) above 1/2"),
+        CheckSpec("diversity", check_diversity, assert_diversity, diversity_required_samples,
+                  diversity_detectable_effect,
+                  null_hypothesis="generated images are exchangeable with real ones (not less diverse)",
+                  statistic="drop of mean within-set nearest-neighbour distance, permutation test",
+                  effect_unit="relative NN-distance reduction (planners take a pilot)"),
+    )
+}
+"""Every GAN check of genbench.testing.gan: name X -> its CheckSpec (check_X, assert_X and the two planners)."""

@@ -25,12 +25,14 @@ import numpy as np
 import scipy.linalg
 import scipy.stats
 
-from genbench._validate import positive_int, probability
+from genbench._validate import choice, positive_int, probability
 from genbench.errors import ParameterError
 from genbench.stats import as_float64, spd_matrix
 from genbench.targets import Gaussian
 import genbench.planning as _pw
+from genbench.planning import DEFAULT_ALPHA, DEFAULT_POWER
 from genbench.wishart import cov_lr_statistic, cov_null_pvalue
+from genbench.testing._grammar import warn_renamed
 from genbench.testing._result import CheckResult
 
 __all__ = [
@@ -41,13 +43,24 @@ __all__ = [
     "check_ula_law",
     "check_stationary",
     "assert_mean",
+    "assert_mean_hotelling",
     "assert_cov",
-    "assert_matches_gaussian",
+    "assert_gaussian",
     "assert_ula_law",
     "assert_stationary",
+    "mean_required_samples",
+    "mean_detectable_effect",
+    "mean_hotelling_required_samples",
+    "mean_hotelling_detectable_effect",
+    "cov_required_samples",
+    "cov_detectable_effect",
+    "gaussian_required_samples",
+    "gaussian_detectable_effect",
+    "ula_law_required_samples",
+    "ula_law_detectable_effect",
+    "stationary_required_samples",
+    "stationary_detectable_effect",
 ]
-
-DEFAULT_POWER = 0.8
 
 
 # ------------------------------------------------------------------------- validation
@@ -95,7 +108,7 @@ def _require_power(check: str, effect: float, n: int, alpha: float, power: float
 # ------------------------------------------------------------------------- checks
 
 
-def check_mean(samples: Any, mean: Any, cov: Any, alpha: float = 0.01, *, power: float | None = None) -> CheckResult:
+def check_mean(samples: Any, mean: Any, cov: Any, alpha: float = DEFAULT_ALPHA, *, power: float | None = None) -> CheckResult:
     """Test H0: E[x] = mean for i.i.d. Gaussian samples with known covariance ``cov`` (χ²_d)."""
     x = _samples(samples)
     n, d = x.shape
@@ -119,7 +132,7 @@ def check_mean(samples: Any, mean: Any, cov: Any, alpha: float = 0.01, *, power:
     )
 
 
-def check_mean_hotelling(samples: Any, mean: Any, alpha: float = 0.01, *, power: float | None = None) -> CheckResult:
+def check_mean_hotelling(samples: Any, mean: Any, alpha: float = DEFAULT_ALPHA, *, power: float | None = None) -> CheckResult:
     """Test H0: E[x] = mean for i.i.d. Gaussian samples with unknown covariance (Hotelling T², F law)."""
     x = _samples(samples)
     n, d = x.shape
@@ -152,7 +165,7 @@ def check_mean_hotelling(samples: Any, mean: Any, alpha: float = 0.01, *, power:
 
 
 def check_cov(
-    samples: Any, cov: Any, alpha: float = 0.01, mean: Any | None = None, *, power: float | None = None
+    samples: Any, cov: Any, alpha: float = DEFAULT_ALPHA, mean: Any | None = None, *, power: float | None = None
 ) -> CheckResult:
     """Test H0: Cov[x] = cov for i.i.d. Gaussian samples (likelihood-ratio test, exact Wishart null)."""
     x = _samples(samples)
@@ -199,7 +212,7 @@ def check_cov(
 
 
 def check_gaussian(
-    samples: Any, mean: Any, cov: Any, alpha: float = 0.01, *, power: float | None = None
+    samples: Any, mean: Any, cov: Any, alpha: float = DEFAULT_ALPHA, *, power: float | None = None
 ) -> CheckResult:
     """Test H0: samples are i.i.d. N(mean, cov): χ² mean test and LR covariance test at alpha/2 each (Bonferroni)."""
     x = _samples(samples)
@@ -244,7 +257,7 @@ def check_ula_law(
     step_size: float,
     steps: int,
     x0: Any = None,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     *,
     power: float | None = None,
 ) -> CheckResult:
@@ -259,7 +272,7 @@ def check_ula_law(
 
 
 def check_stationary(
-    samples: Any, target: Any, step_size: float | None = None, alpha: float = 0.01, *, power: float | None = None
+    samples: Any, target: Any, step_size: float | None = None, alpha: float = DEFAULT_ALPHA, *, power: float | None = None
 ) -> CheckResult:
     """Test H0: samples are i.i.d. from ULA's stationary law N(m, S_μ), or from the target when step_size is None."""
     m, c = _target_law(target)
@@ -312,21 +325,77 @@ def _planned(
     return pw
 
 
-def assert_mean(samples: Any, mean: Any, cov: Any, alpha: float = 0.01) -> CheckResult:
-    """Assert E[x] = mean (known cov); raise CheckFailed with statistic, p-value and detectable effect if rejected."""
-    return check_mean(samples, mean, cov, alpha).raise_if_rejected()
+def _planned_one(check: str, samples: Any, alpha: float, power: float | None, effect: float | None) -> float | None:
+    """As ``_planned`` for a single test (``check`` a genbench.planning kind) run at level ``alpha``."""
+    if effect is None:
+        return None if power is None else _power_arg(power)
+    pw = _power_arg(power)
+    n, d = _samples(samples).shape
+    label = {"mean": "mean", "mean_hotelling": "Hotelling mean", "cov": "covariance"}[check]
+    _require_power(check, effect, n, alpha, pw, d, label)
+    return pw
 
 
-def assert_cov(samples: Any, cov: Any, alpha: float = 0.01, mean: Any | None = None) -> CheckResult:
-    """Assert Cov[x] = cov; raise CheckFailed if the likelihood-ratio test rejects."""
-    return check_cov(samples, cov, alpha, mean).raise_if_rejected()
-
-
-def assert_matches_gaussian(
+def assert_mean(
     samples: Any,
     mean: Any,
     cov: Any,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
+    *,
+    power: float | None = None,
+    effect: float | None = None,
+) -> CheckResult:
+    """Assert E[x] = mean (known cov); raise CheckFailed with statistic, p-value and detectable effect if rejected.
+
+    With ``effect`` (a Mahalanobis mean shift), first raise ParameterError if n cannot detect it with
+    probability ``power`` (default 0.8).
+    """
+    alpha = probability("alpha", alpha)
+    pw = _planned_one("mean", samples, alpha, power, effect)
+    return check_mean(samples, mean, cov, alpha, power=pw).raise_if_rejected()
+
+
+def assert_mean_hotelling(
+    samples: Any,
+    mean: Any,
+    alpha: float = DEFAULT_ALPHA,
+    *,
+    power: float | None = None,
+    effect: float | None = None,
+) -> CheckResult:
+    """Assert E[x] = mean with the covariance unknown (Hotelling T²); raise CheckFailed if rejected.
+
+    With ``effect`` (a Mahalanobis mean shift), first raise ParameterError if n cannot detect it.
+    """
+    alpha = probability("alpha", alpha)
+    pw = _planned_one("mean_hotelling", samples, alpha, power, effect)
+    return check_mean_hotelling(samples, mean, alpha, power=pw).raise_if_rejected()
+
+
+def assert_cov(
+    samples: Any,
+    cov: Any,
+    alpha: float = DEFAULT_ALPHA,
+    mean: Any | None = None,
+    *,
+    power: float | None = None,
+    effect: float | None = None,
+) -> CheckResult:
+    """Assert Cov[x] = cov; raise CheckFailed if the likelihood-ratio test rejects.
+
+    With ``effect`` (a relative covariance error ε), first raise ParameterError if n cannot detect it.
+    """
+    alpha = probability("alpha", alpha)
+    pw = _planned_one("cov", samples, alpha, power, effect)
+    return check_cov(samples, cov, alpha, mean, power=pw).raise_if_rejected()
+
+
+def assert_gaussian(
+    samples: Any,
+    mean: Any,
+    cov: Any,
+    alpha: float = DEFAULT_ALPHA,
+    *,
     power: float | None = None,
     effect: float | Mapping[str, float] | None = None,
 ) -> CheckResult:
@@ -341,13 +410,26 @@ def assert_matches_gaussian(
     return check_gaussian(samples, mean, cov, alpha, power=pw).raise_if_rejected()
 
 
+def assert_matches_gaussian(
+    samples: Any,
+    mean: Any,
+    cov: Any,
+    alpha: float = DEFAULT_ALPHA,
+    power: float | None = None,
+    effect: float | Mapping[str, float] | None = None,
+) -> CheckResult:
+    """Deprecated name of ``assert_gaussian`` (removed in the next release)."""
+    warn_renamed(__name__, "assert_matches_gaussian", "assert_gaussian")
+    return assert_gaussian(samples, mean, cov, alpha, power=power, effect=effect)
+
+
 def assert_ula_law(
     samples_at_T: Any,
     target: Any,
     step_size: float,
     steps: int,
     x0: Any = None,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     power: float | None = None,
     effect: float | Mapping[str, float] | None = None,
 ) -> CheckResult:
@@ -361,7 +443,7 @@ def assert_stationary(
     samples: Any,
     target: Any,
     step_size: float | None = None,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     power: float | None = None,
     effect: float | Mapping[str, float] | None = None,
 ) -> CheckResult:
@@ -369,3 +451,124 @@ def assert_stationary(
     alpha = probability("alpha", alpha)
     pw = _planned(samples, alpha / 2, power, effect)
     return check_stationary(samples, target, step_size, alpha, power=pw).raise_if_rejected()
+
+
+# ------------------------------------------------------------------------- planners
+# Thin, exact wrappers of genbench.planning: each check's planners beside it, with its own level.
+# The joint checks (gaussian, ula_law, stationary) test each component at alpha/2 (Bonferroni), so
+# they plan each component at alpha/2; ``component`` picks the mean (δ) or covariance (ε) test.
+
+
+def mean_required_samples(
+    effect: float, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, d: int = 2
+) -> int:
+    """Samples at which ``check_mean`` detects a Mahalanobis mean shift ``effect`` with probability ``power``."""
+    return _pw.required_samples("mean", effect, alpha=alpha, power=power, d=d)
+
+
+def mean_detectable_effect(n: int, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, d: int = 2) -> float:
+    """Mahalanobis mean shift that ``check_mean`` detects with probability ``power`` from ``n`` samples."""
+    return _pw.detectable_effect("mean", n, alpha=alpha, power=power, d=d)
+
+
+def mean_hotelling_required_samples(
+    effect: float, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, d: int = 2
+) -> int:
+    """Samples at which ``check_mean_hotelling`` detects a Mahalanobis mean shift ``effect`` with ``power``."""
+    return _pw.required_samples("mean_hotelling", effect, alpha=alpha, power=power, d=d)
+
+
+def mean_hotelling_detectable_effect(
+    n: int, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, d: int = 2
+) -> float:
+    """Mahalanobis mean shift that ``check_mean_hotelling`` detects with probability ``power`` from ``n`` samples."""
+    return _pw.detectable_effect("mean_hotelling", n, alpha=alpha, power=power, d=d)
+
+
+def cov_required_samples(
+    effect: float, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, d: int = 2
+) -> int:
+    """Samples at which ``check_cov`` detects a relative covariance error ``effect`` with probability ``power``."""
+    return _pw.required_samples("cov", effect, alpha=alpha, power=power, d=d)
+
+
+def cov_detectable_effect(n: int, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, d: int = 2) -> float:
+    """Relative covariance error that ``check_cov`` detects with probability ``power`` from ``n`` samples."""
+    return _pw.detectable_effect("cov", n, alpha=alpha, power=power, d=d)
+
+
+_COMPONENTS = ("mean", "cov")
+
+
+def gaussian_required_samples(
+    effect: float,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    d: int = 2,
+    component: str = "mean",
+) -> int:
+    """Samples at which ``check_gaussian`` detects ``effect`` in ``component`` ("mean": δ, "cov": ε) with ``power``."""
+    component = choice("component", component, _COMPONENTS)
+    return _pw.required_samples(component, effect, alpha=probability("alpha", alpha) / 2, power=power, d=d)
+
+
+def gaussian_detectable_effect(
+    n: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    d: int = 2,
+    component: str = "mean",
+) -> float:
+    """Effect in ``component`` ("mean": δ, "cov": ε) that ``check_gaussian`` detects with ``power`` from n samples."""
+    component = choice("component", component, _COMPONENTS)
+    return _pw.detectable_effect(component, n, alpha=probability("alpha", alpha) / 2, power=power, d=d)
+
+
+def ula_law_required_samples(
+    effect: float,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    d: int = 2,
+    component: str = "mean",
+) -> int:
+    """Chains at which ``check_ula_law`` detects ``effect`` in ``component`` with ``power`` (as ``check_gaussian``)."""
+    return gaussian_required_samples(effect, alpha=alpha, power=power, d=d, component=component)
+
+
+def ula_law_detectable_effect(
+    n: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    d: int = 2,
+    component: str = "mean",
+) -> float:
+    """Effect in ``component`` that ``check_ula_law`` detects with ``power`` from n chains (as ``check_gaussian``)."""
+    return gaussian_detectable_effect(n, alpha=alpha, power=power, d=d, component=component)
+
+
+def stationary_required_samples(
+    effect: float,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    d: int = 2,
+    component: str = "mean",
+) -> int:
+    """Samples at which ``check_stationary`` detects ``effect`` in ``component`` with ``power`` (as ``check_gaussian``)."""
+    return gaussian_required_samples(effect, alpha=alpha, power=power, d=d, component=component)
+
+
+def stationary_detectable_effect(
+    n: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    d: int = 2,
+    component: str = "mean",
+) -> float:
+    """Effect in ``component`` that ``check_stationary`` detects with ``power`` from n samples (as ``check_gaussian``)."""
+    return gaussian_detectable_effect(n, alpha=alpha, power=power, d=d, component=component)

@@ -38,6 +38,7 @@ import torch
 from genbench._runtime import make_generator
 from genbench._validate import choice, nonnegative_seed, positive_float, positive_int, probability
 from genbench.errors import ParameterError
+from genbench.planning import DEFAULT_ALPHA
 from genbench.stats import ess
 from genbench.targets import Gaussian, Target
 from genbench.testing._result import CheckResult
@@ -232,7 +233,7 @@ def check_ksd(
     samples: Any,
     target: Target,
     *,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     seed: int = 0,
     n_boot: int = 999,
     bootstrap: str = "rademacher",
@@ -317,9 +318,29 @@ def check_ksd(
     )
 
 
-def assert_ksd(samples: Any, target: Target, **kwargs: Any) -> CheckResult:
-    """Raise CheckFailed unless ``check_ksd`` (H0: samples ~ target) passes at its alpha."""
-    return check_ksd(samples, target, **kwargs).raise_if_rejected()
+def assert_ksd(
+    samples: Any,
+    target: Target,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    n_boot: int = 999,
+    bootstrap: str = "rademacher",
+    flip_prob: float | None = None,
+    c: float = 1.0,
+    beta: float = -0.5,
+    chunk_size: int = 1024,
+    min_ess: float = MIN_MARKOV_ESS,
+) -> CheckResult:
+    """Raise CheckFailed unless ``check_ksd`` (H0: samples ~ target) passes at ``alpha``.
+
+    KSD has no planner (``ksd_required_samples``): the wild-bootstrap null law depends on the data and
+    the statistic's law under an alternative has no closed form; plan with a pilot on data of the kind.
+    """
+    return check_ksd(
+        samples, target, alpha=alpha, seed=seed, n_boot=n_boot, bootstrap=bootstrap, flip_prob=flip_prob, c=c,
+        beta=beta, chunk_size=chunk_size, min_ess=min_ess,
+    ).raise_if_rejected()
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,9 @@ from genbench._validate import nonnegative_seed, positive_float, positive_int, p
 from genbench.errors import ParameterError
 from genbench.langevin import posterior as _posterior
 from genbench.langevin.posterior import PosteriorSampler
+from genbench.planning import DEFAULT_ALPHA, DEFAULT_POWER
 from genbench.targets import BatchedNormalPosterior, ConjugateGaussianModel
+from genbench.testing._grammar import warn_renamed
 from genbench.testing._result import CheckResult
 
 __all__ = [
@@ -41,7 +43,7 @@ __all__ = [
     "PosteriorSampler",
     "sbc_ranks",
     "sbc_detectable_effect",
-    "sbc_required_replications",
+    "sbc_required_samples",
     "check_sbc",
     "assert_sbc",
 ]
@@ -77,7 +79,9 @@ def _sbc_power(w: float, replications: int, bins: int, alpha: float) -> float:
     return float(scipy.stats.ncx2.sf(crit, bins - 1, replications * w * w))
 
 
-def sbc_detectable_effect(replications: int, *, bins: int = 10, alpha: float = 0.01, power: float = 0.8) -> float:
+def sbc_detectable_effect(
+    replications: int, *, bins: int = 10, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> float:
     """Smallest Cohen's w = √(B Σ(pᵢ − 1/B)²) of the binned rank law detected with prob ``power``."""
     s = positive_int("replications", replications)
     bins = positive_int("bins", bins, minimum=2)
@@ -86,7 +90,9 @@ def sbc_detectable_effect(replications: int, *, bins: int = 10, alpha: float = 0
     return float(scipy.optimize.brentq(lambda w: _sbc_power(w, s, bins, alpha) - power, 1e-9, 1e3))
 
 
-def sbc_required_replications(effect: float, *, bins: int = 10, alpha: float = 0.01, power: float = 0.8) -> int:
+def sbc_required_samples(
+    effect: float, *, bins: int = 10, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> int:
     """Replications S needed to detect a binned-rank deviation of Cohen's w = ``effect`` with prob ``power``."""
     w = positive_float("effect", effect)
     bins = positive_int("bins", bins, minimum=2)
@@ -97,15 +103,23 @@ def sbc_required_replications(effect: float, *, bins: int = 10, alpha: float = 0
     return max(math.ceil(lam / (w * w)), 5 * bins)
 
 
+def sbc_required_replications(
+    effect: float, *, bins: int = 10, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER
+) -> int:
+    """Deprecated name of ``sbc_required_samples`` (removed in the next release)."""
+    warn_renamed(__name__, "sbc_required_replications", "sbc_required_samples")
+    return sbc_required_samples(effect, bins=bins, alpha=alpha, power=power)
+
+
 def check_sbc(
     sampler: PosteriorSampler,
     model: ConjugateGaussianModel,
     *,
     replications: int = 1000,
     bins: int = 10,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     seed: int = 0,
-    power: float = 0.8,
+    power: float = DEFAULT_POWER,
 ) -> CheckResult:
     """Test H0: SBC ranks of the true θ among ``sampler``'s posterior draws are uniform (χ² on binned ranks).
 
@@ -164,21 +178,28 @@ def check_sbc(
 
 
 def assert_sbc(
-    sampler: PosteriorSampler, model: ConjugateGaussianModel, *, effect: float | None = None, **kwargs: Any
+    sampler: PosteriorSampler,
+    model: ConjugateGaussianModel,
+    *,
+    replications: int = 1000,
+    bins: int = 10,
+    alpha: float = DEFAULT_ALPHA,
+    seed: int = 0,
+    power: float = DEFAULT_POWER,
+    effect: float | None = None,
 ) -> CheckResult:
-    """Raise CheckFailed unless ``check_sbc`` (H0: uniform SBC ranks) passes at its alpha.
+    """Raise CheckFailed unless ``check_sbc`` (H0: uniform SBC ranks) passes at ``alpha``.
 
     With ``effect`` (Cohen's w), first raise ParameterError if ``replications`` cannot detect it with
     probability ``power``.
     """
     if effect is not None:
-        s = kwargs.get("replications", 1000)
-        needed = sbc_required_replications(
-            effect, bins=kwargs.get("bins", 10), alpha=kwargs.get("alpha", 0.01), power=kwargs.get("power", 0.8)
-        )
-        if s < needed:
+        needed = sbc_required_samples(effect, bins=bins, alpha=alpha, power=power)
+        if replications < needed:
             raise ParameterError(
-                f"replications={s} is too small for SBC to detect Cohen's w {effect:g} with power "
-                f"{kwargs.get('power', 0.8):g}; replications >= {needed} is needed"
+                f"replications={replications} is too small for SBC to detect Cohen's w {effect:g} with power "
+                f"{power:g}; replications >= {needed} is needed"
             )
-    return check_sbc(sampler, model, **kwargs).raise_if_rejected()
+    return check_sbc(
+        sampler, model, replications=replications, bins=bins, alpha=alpha, seed=seed, power=power
+    ).raise_if_rejected()

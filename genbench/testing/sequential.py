@@ -30,9 +30,19 @@ import numpy as np
 
 from genbench._validate import choice, nonnegative_seed, positive_float, positive_int, probability
 from genbench.errors import ParameterError
+from genbench.planning import DEFAULT_ALPHA, DEFAULT_POWER
+from genbench.testing._grammar import deprecated_alias
 from genbench.testing._result import CheckResult
 
-__all__ = ["Stage", "SequentialResult", "sequential_thresholds", "sequential_check", "assert_sequential"]
+__all__ = [
+    "Stage",
+    "SequentialResult",
+    "sequential_thresholds",
+    "check_sequential",
+    "assert_sequential",
+    "sequential_required_samples",
+    "sequential_detectable_effect",
+]
 
 StageCheck = Callable[[int, int], CheckResult]
 """``check(n, seed) -> CheckResult``: runs the check on n FRESH samples drawn from ``seed``."""
@@ -87,11 +97,11 @@ def _stage_seeds(seed: int, k: int) -> list[int]:
     return [int(ss.generate_state(1, dtype=np.uint32)[0]) for ss in np.random.SeedSequence(seed).spawn(k)]
 
 
-def sequential_check(
+def check_sequential(
     check: StageCheck,
     *,
     n: int,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     max_stages: int = 3,
     growth: float = 2.0,
     schedule: str = "doubling",
@@ -176,8 +186,71 @@ def sequential_check(
     )
 
 
-def assert_sequential(check: StageCheck, **kwargs: object) -> SequentialResult:
-    """Raise CheckFailed unless ``sequential_check`` accepts H0; return the result with its stages."""
-    res = sequential_check(check, **kwargs)  # type: ignore[arg-type]
+def assert_sequential(
+    check: StageCheck,
+    *,
+    n: int,
+    alpha: float = DEFAULT_ALPHA,
+    max_stages: int = 3,
+    growth: float = 2.0,
+    schedule: str = "doubling",
+    seed: int = 0,
+) -> SequentialResult:
+    """Raise CheckFailed unless ``check_sequential`` accepts H0; return the result with its stages."""
+    res = check_sequential(
+        check, n=n, alpha=alpha, max_stages=max_stages, growth=growth, schedule=schedule, seed=seed
+    )
     res.result.raise_if_rejected()
     return res
+
+
+# Planning. Stage 1 runs the wrapped check on n samples and rejects when p₁ ≤ β₁ = α/k, so the
+# sequential test rejects at least as often as the wrapped check run once at level α/k on n samples:
+# the wrapped check's own planner at α/k gives a conservative (never optimistic) plan for stage 1's n.
+# Later stages only add power; they are not counted.
+
+RequiredSamples = Callable[..., int]
+DetectableEffect = Callable[..., float]
+
+
+def sequential_required_samples(
+    effect: float,
+    *,
+    planner: RequiredSamples,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    max_stages: int = 3,
+) -> int:
+    """Stage-1 n at which ``check_sequential`` detects ``effect`` w.p. >= ``power`` (conservative).
+
+    ``planner`` is the wrapped check's ``X_required_samples`` (other arguments bound, e.g. with
+    ``functools.partial``); it is called at level alpha / max_stages, stage 1's reject threshold.
+    """
+    if not callable(planner):
+        raise ParameterError("planner must be the wrapped check's X_required_samples(effect, *, alpha, power)")
+    alpha = probability("alpha", alpha)
+    k = positive_int("max_stages", max_stages)
+    return int(planner(effect, alpha=alpha / k, power=power))
+
+
+def sequential_detectable_effect(
+    n: int,
+    *,
+    planner: DetectableEffect,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = DEFAULT_POWER,
+    max_stages: int = 3,
+) -> float:
+    """Effect that ``check_sequential`` with stage-1 size ``n`` detects w.p. >= ``power`` (conservative).
+
+    ``planner`` is the wrapped check's ``X_detectable_effect(n, *, alpha, power)``, called at level
+    alpha / max_stages.
+    """
+    if not callable(planner):
+        raise ParameterError("planner must be the wrapped check's X_detectable_effect(n, *, alpha, power)")
+    alpha = probability("alpha", alpha)
+    k = positive_int("max_stages", max_stages)
+    return float(planner(n, alpha=alpha / k, power=power))
+
+
+sequential_check = deprecated_alias(__name__, "sequential_check", check_sequential)

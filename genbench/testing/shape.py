@@ -32,14 +32,16 @@ import scipy.stats
 
 from genbench._validate import nonnegative_seed, positive_int, probability
 from genbench.errors import ParameterError
+from genbench.planning import DEFAULT_ALPHA, DEFAULT_POWER
 from genbench.stats import as_float64
+from genbench.testing._grammar import deprecated_alias
 from genbench.testing._result import CheckResult
 
 __all__ = [
     "check_gaussian_shape",
     "assert_gaussian_shape",
-    "shape_detectable_effect",
-    "shape_required_samples",
+    "gaussian_shape_detectable_effect",
+    "gaussian_shape_required_samples",
     "whiten",
 ]
 
@@ -90,7 +92,9 @@ def _dkwm_radius(n: int, prob: float) -> float:
     return math.sqrt(math.log(2.0 / prob) / (2.0 * n))
 
 
-def shape_detectable_effect(n: int, *, alpha: float = 0.01, power: float = 0.8, projections: int = 16) -> float:
+def gaussian_shape_detectable_effect(
+    n: int, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, projections: int = 16
+) -> float:
     """Smallest KS distance (radius law or one projection) detected with probability >= power at n samples."""
     n = positive_int("n", n)
     alpha = probability("alpha", alpha)
@@ -99,7 +103,9 @@ def shape_detectable_effect(n: int, *, alpha: float = 0.01, power: float = 0.8, 
     return _dkwm_radius(n, alpha / k) + _dkwm_radius(n, 1.0 - power)
 
 
-def shape_required_samples(effect: float, *, alpha: float = 0.01, power: float = 0.8, projections: int = 16) -> int:
+def gaussian_shape_required_samples(
+    effect: float, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER, projections: int = 16
+) -> int:
     """Samples needed so a KS distance ``effect`` (radius law or one projection) is detected with prob >= power."""
     effect = probability("effect", effect)
     alpha = probability("alpha", alpha)
@@ -109,10 +115,10 @@ def shape_required_samples(effect: float, *, alpha: float = 0.01, power: float =
     root = math.sqrt(math.log(2.0 * k / alpha) / 2.0) + math.sqrt(math.log(2.0 / (1.0 - power)) / 2.0)
     n = max(1, math.ceil((root / effect) ** 2))
     # The closed form rounds: step to the smallest n whose detectable effect is <= effect, so that
-    # shape_required_samples(shape_detectable_effect(n)) == n exactly.
-    while n > 1 and shape_detectable_effect(n - 1, alpha=alpha, power=power, projections=k - 1) <= effect:
+    # gaussian_shape_required_samples(gaussian_shape_detectable_effect(n)) == n.
+    while n > 1 and gaussian_shape_detectable_effect(n - 1, alpha=alpha, power=power, projections=k - 1) <= effect:
         n -= 1
-    while shape_detectable_effect(n, alpha=alpha, power=power, projections=k - 1) > effect:
+    while gaussian_shape_detectable_effect(n, alpha=alpha, power=power, projections=k - 1) > effect:
         n += 1
     return n
 
@@ -122,10 +128,10 @@ def check_gaussian_shape(
     mean: Any,
     cov: Any,
     *,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     projections: int = 16,
     seed: int = 0,
-    power: float = 0.8,
+    power: float = DEFAULT_POWER,
 ) -> CheckResult:
     """Test H0: samples are i.i.d. N(mean, cov), by KS on χ²_d radii and on K random projections.
 
@@ -163,7 +169,7 @@ def check_gaussian_shape(
         p_value=min(1.0, tests * p_min),
         alpha=alpha,
         n=n,
-        detectable_effect=shape_detectable_effect(n, alpha=alpha, power=power, projections=k),
+        detectable_effect=gaussian_shape_detectable_effect(n, alpha=alpha, power=power, projections=k),
         effect_unit=SHAPE_EFFECT_UNIT,
         power=power,
         details={
@@ -185,10 +191,10 @@ def assert_gaussian_shape(
     mean: Any,
     cov: Any,
     *,
-    alpha: float = 0.01,
+    alpha: float = DEFAULT_ALPHA,
     projections: int = 16,
     seed: int = 0,
-    power: float = 0.8,
+    power: float = DEFAULT_POWER,
     effect: float | None = None,
 ) -> CheckResult:
     """Raise CheckFailed unless samples pass ``check_gaussian_shape`` (H0: i.i.d. N(mean, cov)) at ``alpha``.
@@ -198,7 +204,7 @@ def assert_gaussian_shape(
     """
     if effect is not None:
         n = _validate_samples(samples).shape[0]
-        needed = shape_required_samples(effect, alpha=alpha, power=power, projections=projections)
+        needed = gaussian_shape_required_samples(effect, alpha=alpha, power=power, projections=projections)
         if n < needed:
             raise ParameterError(
                 f"samples: n={n} is too small for the shape check to detect a KS distance {effect:g} with power "
@@ -207,3 +213,7 @@ def assert_gaussian_shape(
     return check_gaussian_shape(
         samples, mean, cov, alpha=alpha, projections=projections, seed=seed, power=power
     ).raise_if_rejected()
+
+
+shape_required_samples = deprecated_alias(__name__, "shape_required_samples", gaussian_shape_required_samples)
+shape_detectable_effect = deprecated_alias(__name__, "shape_detectable_effect", gaussian_shape_detectable_effect)
