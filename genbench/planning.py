@@ -66,6 +66,7 @@ DEFAULT_POWER = 0.8
 """Default power at which checks report, and planners size, the detectable effect."""
 
 CHECKS = ("mean", "mean_hotelling", "cov", "c2st", "ks_projection")
+"""Kinds of the generic planners below (the registry of checks is ``genbench.testing.CHECKS``)."""
 EFFECT_UNITS = {
     "mean": "Mahalanobis mean shift",
     "mean_hotelling": "Mahalanobis mean shift",
