@@ -24,11 +24,8 @@ The names of the previous release (``assert_indistinguishable``, ``assert_not_mo
 
 from __future__ import annotations
 
-import functools
 import math
-import warnings
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import scipy.stats
 import torch
@@ -41,7 +38,7 @@ from genbench.gan.metrics import diversity as _div
 from genbench.gan.metrics import kid as _kid
 from genbench.gan.metrics import memorisation as _mem
 from genbench.planning import DEFAULT_ALPHA
-from genbench.testing._grammar import CheckSpec
+from genbench.testing._grammar import CheckSpec, deprecated_alias, warn_renamed
 from genbench.testing._result import CheckResult
 
 __all__ = [
@@ -362,47 +359,29 @@ def diversity_required_samples(effect: float, *, pilot: CheckResult, alpha: floa
 
 # ---------------------------------------------------------------------------- deprecated names
 
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _renamed(old: str, new: _F) -> _F:
-    """``new`` under its previous name, warning once per call site for one release."""
-
-    @functools.wraps(new)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        warnings.warn(f"genbench.testing.gan.{old} is deprecated; use {new.__name__}", DeprecationWarning, stacklevel=2)
-        return new(*args, **kwargs)
-
-    wrapper.__name__ = wrapper.__qualname__ = old
-    return wrapper  # type: ignore[return-value]
-
-
-assert_indistinguishable = _renamed("assert_indistinguishable", assert_c2st)
-assert_not_mode_collapsed = _renamed("assert_not_mode_collapsed", assert_class_balance)
-assert_kid_consistent_with_zero = _renamed("assert_kid_consistent_with_zero", assert_kid)
-assert_diverse = _renamed("assert_diverse", assert_diversity)
+assert_indistinguishable = deprecated_alias(__name__, "assert_indistinguishable", assert_c2st)
+assert_not_mode_collapsed = deprecated_alias(__name__, "assert_not_mode_collapsed", assert_class_balance)
+assert_kid_consistent_with_zero = deprecated_alias(__name__, "assert_kid_consistent_with_zero", assert_kid)
+assert_diverse = deprecated_alias(__name__, "assert_diverse", assert_diversity)
 
 
 def check_not_memorised(fake: Any, train: Any, heldout: Any, *, alpha: float = ALPHA, seed: int = 0) -> CheckResult:
     """Deprecated name of ``check_memorisation`` (``seed`` was never used)."""
-    warnings.warn("genbench.testing.gan.check_not_memorised is deprecated; use check_memorisation",
-                  DeprecationWarning, stacklevel=2)
+    warn_renamed(__name__, "check_not_memorised", "check_memorisation")
     del seed
     return check_memorisation(fake, train, heldout, alpha=alpha)
 
 
 def assert_not_memorised(fake: Any, train: Any, heldout: Any, *, alpha: float = ALPHA, seed: int = 0) -> CheckResult:
     """Deprecated name of ``assert_memorisation`` (``seed`` was never used)."""
-    warnings.warn("genbench.testing.gan.assert_not_memorised is deprecated; use assert_memorisation",
-                  DeprecationWarning, stacklevel=2)
+    warn_renamed(__name__, "assert_not_memorised", "assert_memorisation")
     del seed
     return assert_memorisation(fake, train, heldout, alpha=alpha)
 
 
 def chi2_detectable_w(n: int, k: int, alpha: float, power: float = 0.8) -> float:
     """Deprecated: ``class_balance_detectable_effect(n, num_classes=k, two_sample=False, ...)``."""
-    warnings.warn("genbench.testing.gan.chi2_detectable_w is deprecated; use class_balance_detectable_effect",
-                  DeprecationWarning, stacklevel=2)
+    warn_renamed(__name__, "chi2_detectable_w", "class_balance_detectable_effect")
     return class_balance_detectable_effect(n, alpha=alpha, power=power, num_classes=k, two_sample=False)
 
 
