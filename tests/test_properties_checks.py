@@ -40,16 +40,16 @@ from genbench.testing import (
     check_mean_hotelling,
     check_one_step,
     check_sbc,
+    check_sequential,
     check_stationary,
     check_ula_law,
     check_ula_one_step,
+    gaussian_shape_detectable_effect,
+    gaussian_shape_required_samples,
     one_step_detectable_effect,
     one_step_required_samples,
     sbc_detectable_effect,
     sbc_required_samples,
-    check_sequential,
-    gaussian_shape_detectable_effect,
-    gaussian_shape_required_samples,
 )
 from genbench.wishart import cov_null_pvalue, lr_term
 from property_strategies import condition_number, falsify, gamma, orthogonal, spd_matrices

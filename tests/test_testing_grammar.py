@@ -146,6 +146,22 @@ def test_joint_planners_match_the_detectable_effect_the_check_reports() -> None:
         x, np.zeros(2), np.eye(2), alpha=0.02, power=0.9).detectable_effect
 
 
+PLANNED = [(m, spec) for m, spec in SPECS if spec.required_samples is not None and not any(
+    p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in inspect.signature(spec.required_samples).parameters.values())]
+
+
+@pytest.mark.parametrize(("module", "spec"), PLANNED, ids=[f"{m}:{s.name}" for m, s in PLANNED])
+def test_each_checks_planners_invert_each_other(module: str, spec: CheckSpec) -> None:
+    """X_required_samples(X_detectable_effect(n)) is n up to the planners' rounding (the exact binomial
+    sawtooth of c2st, the Monte Carlo power of cov: 3%), and that n detects the effect."""
+    assert spec.required_samples is not None and spec.detectable_effect is not None
+    n0 = 1000
+    eff = spec.detectable_effect(n0)
+    n1 = spec.required_samples(eff)
+    assert 0.97 * n0 <= n1 <= n0 + 2, (n0, eff, n1)
+    assert spec.detectable_effect(n1) <= eff * (1 + 1e-9)
+
+
 def test_sequential_planner_is_the_wrapped_planner_at_alpha_over_k() -> None:
     """Stage 1 rejects when p <= alpha/k, so the wrapped planner at alpha/k is a conservative plan."""
     plan = functools.partial(gt.mean_required_samples, d=2)
