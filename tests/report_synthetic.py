@@ -171,14 +171,14 @@ def missing_stage(config: ReportConfig, work: Path) -> SectionResult:
 
 
 def synthetic_stages() -> list[Stage]:
-    """Stages that finish in well under a second each (plus the real tests/bench/calibration adapters)."""
-    from genbench.report import stages
+    """Stages that finish in well under a second each (plus the real tests/bench/calibration sections)."""
+    from genbench.report.sections import bench, calibration, tests
 
     return [
         Stage("synthetic", "Synthetic", figure_stage),
-        Stage("tests", "Test suite", stages.tests),
-        Stage("bench", "Benchmarks", stages.bench),
-        Stage("calibration", "Calibration", stages.calibration),
+        Stage("tests", "Test suite", tests.stage),
+        Stage("bench", "Benchmarks", bench.stage),
+        Stage("calibration", "Calibration", calibration.stage),
         Stage("broken", "Broken stage", failing_stage),
         Stage("missing", "Missing stage", missing_stage),
     ]

