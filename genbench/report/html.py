@@ -99,7 +99,10 @@ def _td(x: Any) -> str:
 
 def _table(t: Mapping[str, Any]) -> str:
     out = []
-    if t.get("title"):
+    folded = bool(t.get("folded"))
+    if folded:  # long detail tables start closed: the page stays readable, every row is still there
+        out.append(f"<details><summary><b>{esc(t.get('title') or t['id'])}</b> ({len(t['rows'])} rows)</summary>")
+    elif t.get("title"):
         out.append(f"<h3>{esc(t['title'])}</h3>")
     out.append(f'<table data-table="{esc(t["id"])}"><thead><tr>')
     out.extend(f"<th>{esc(c)}</th>" for c in t["columns"])
@@ -109,6 +112,8 @@ def _table(t: Mapping[str, Any]) -> str:
     out.append("</tbody></table>")
     if t.get("note"):
         out.append(f'<p class="note">{esc(t["note"])}</p>')
+    if folded:
+        out.append("</details>")
     return "".join(out)
 
 

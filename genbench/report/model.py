@@ -9,7 +9,7 @@ A section is a dict::
      "paragraphs": [str], "checks": [check], "tables": [table], "figures": [figure], "details": {}}
 
 a check ``{"name", "passed": bool | None, "statistic", "p_value", "ci": [lo, hi] | None, "alpha",
-"null_hypothesis", "detail"}``, a table ``{"id", "title", "columns": [str], "rows": [[cell]], "note"}``
+"null_hypothesis", "detail"}``, a table ``{"id", "title", "columns": [str], "rows": [[cell]], "note", "folded"}``
 and a figure ``{"id", "caption", "alt"}`` whose PNG bytes live in ``SectionResult.figures[id]``.
 """
 
@@ -51,10 +51,11 @@ def check(name: str, passed: bool | None, *, statistic: Any = None, p_value: Any
             "label": label}
 
 
-def table(tid: str, title: str, columns: list[str], rows: list[list[Any]], note: str = "") -> dict[str, Any]:
-    """Return a table dict; cells are numbers, strings, booleans or None."""
+def table(tid: str, title: str, columns: list[str], rows: list[list[Any]], note: str = "", *,
+          folded: bool = False) -> dict[str, Any]:
+    """Return a table dict; cells are numbers, strings, booleans or None. ``folded``: shown closed (long details)."""
     return {"id": tid, "title": title, "columns": list(columns),
-            "rows": [[_cell(c) for c in r] for r in rows], "note": note}
+            "rows": [[_cell(c) for c in r] for r in rows], "note": note, "folded": folded}
 
 
 def figure(fid: str, caption: str, alt: str | None = None, *, after: str | None = None,

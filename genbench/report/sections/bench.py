@@ -101,7 +101,7 @@ def _fd_redirect(path: Path) -> Iterator[None]:
 
 def render(data: BenchData) -> SectionResult:
     """The section: throughput table and chart, gate verdicts, baseline comparison."""
-    from genbench.bench.gate import FAIL, PASS
+    from genbench.bench.gate import FAIL, PASS, SKIPPED
     from genbench.bench.table import suite_rows
 
     run, gate = data.run, data.gate
@@ -127,12 +127,16 @@ def render(data: BenchData) -> SectionResult:
                                after="bench-suite"))
     figs = {"bench-throughput": F.bench_figure(chart)} if chart else {}
     if gate is not None:
-        grows = []
+        grows, unmeasured = [], []
         for v in gate.ratios:
             est = v.estimate
+            why = (v.note + (" — " if v.note and v.gate.why else "") + v.gate.why).strip()
+            if v.verdict == SKIPPED:  # its workloads are not in this run (another profile or device)
+                unmeasured.append([v.gate.name, v.gate.numerator, v.gate.denominator, v.gate.minimum, v.gate.why])
+                continue
             grows.append([v.gate.name, v.gate.numerator, v.gate.denominator, None if est is None else est.ratio,
                           None if est is None else est.low, None if est is None else est.high, v.gate.minimum,
-                          v.verdict, (v.note + (" — " if v.note and v.gate.why else "") + v.gate.why).strip()])
+                          v.verdict, why])
             passed = True if v.verdict == PASS else False if v.verdict == FAIL else None
             s["checks"].append(check(
                 f"gate: {v.gate.name}", passed, label=v.verdict, statistic=None if est is None else est.ratio,
@@ -145,6 +149,12 @@ def render(data: BenchData) -> SectionResult:
                                   "note"], grows,
                                  note="Pass when the whole interval of the ratio of medians is at or above the "
                                       "requirement, fail when wholly below, inconclusive otherwise."))
+        if unmeasured:
+            s["tables"].append(table(
+                "bench-gates-unmeasured", f"Gates not measured in this run ({len(unmeasured)})",
+                ["gate", "numerator", "denominator", "required ≥", "why"], unmeasured,
+                note="Their workloads are not in this run's benchmark selection (another profile, the CUDA device, "
+                     "or the optional BlackJAX peers): `genbench bench --profile full` measures them.", folded=True))
         cmp = gate.baseline
         if cmp is not None:
             if cmp.skipped_reason:
@@ -160,7 +170,8 @@ def render(data: BenchData) -> SectionResult:
                                                  statistic=r.slowdown, p_value=r.p_value, alpha=cmp.alpha,
                                                  null_hypothesis="current not slower than baseline"))
         verdict = "REGRESSION" if gate.failures else "ok"
-        s["paragraphs"].append(f"Gate verdict: {verdict} — {gate.failures} failed, {gate.inconclusive} inconclusive.")
+        s["paragraphs"].append(f"Gate verdict: {verdict} — {len(grows)} gates measured: {gate.failures} failed, "
+                               f"{gate.inconclusive} inconclusive; {len(unmeasured)} not measured in this run.")
         s["details"]["gate"] = {"verdict": verdict, "failures": gate.failures, "inconclusive": gate.inconclusive}
     s["details"]["machine_info"] = {k: run.machine_info.get(k) for k in ("node", "processor", "machine", "system",
                                                                           "python_version") if k in run.machine_info}

@@ -39,7 +39,8 @@ class GanBudget:
     @property
     def epochs(self) -> float:
         """Passes over the training digits (fractional when the step budget ends mid-epoch)."""
-        return self.steps * self.batch / self.digits if self.digits else 0.0
+        steps_per_epoch = -(-self.digits // self.batch)  # the last batch of an epoch may be short
+        return self.steps / steps_per_epoch if steps_per_epoch else 0.0
 
     def sentence(self) -> str:
         """The budget in one sentence for the page."""
@@ -173,7 +174,8 @@ def render(data: GanData) -> SectionResult:
         "gan-epochs", "Per-epoch means",
         ["epoch", "steps", "D loss", "G loss", "D(x)", "D(G(z))", "seconds", "it/s"],
         [[e.get("epoch"), e.get("steps"), e.get("d_loss"), e.get("g_loss"), e.get("d_real"), e.get("d_fake"),
-          e.get("seconds"), e.get("it_per_s")] for e in history.get("epochs", [])]))
+          e.get("seconds"), e.get("it_per_s")] for e in history.get("epochs", [])],
+        folded=len(history.get("epochs", [])) > 30))
     if data.quality is not None:
         _quality(s, figs, data.quality)
     return SectionResult(s, figs)

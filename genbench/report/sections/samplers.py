@@ -85,7 +85,7 @@ def render(data: SamplersData) -> SectionResult:
              "detectable effect", "unit", "verdict"],
             [[r.target, r.check, r.test, r.step_size, r.steps, r.start, r.null_hypothesis, r.statistic, r.p_value,
               r.alpha, r.n, r.detectable_effect, r.effect_unit, "pass" if r.passed else "REJECT"] for r in rep.rows],
-            note="; ".join(rep.notes)))
+            note="; ".join(rep.notes), folded=True))
     s["details"]["samplers"] = [{"library": v.library, "name": v.name, "kind": v.kind, "passed": v.passed,
                                  "tests": v.tests, "rejected": v.rejected, "seconds": v.seconds}
                                 for v in data.verdicts]
