@@ -24,7 +24,8 @@ def junit_xml(path: Path, *, hostile: bool = True) -> Path:
     esc = msg.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     path.write_text(
         '<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0" failures="1" '
-        'skipped="1" tests="4" time="3.5">'
+        'skipped="1" tests="4" time="3.5"><properties><property name="genbench.statistical_assertions" value="2"/>'
+        '<property name="genbench.total_alpha" value="0.02"/></properties>'
         '<testcase classname="tests.test_a" name="test_ok" file="tests/test_a.py" time="1.25"><properties>'
         '<property name="check.hotelling_mean.statistic" value="1.75"/>'
         '<property name="check.hotelling_mean.p_value" value="0.42"/>'

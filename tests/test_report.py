@@ -179,6 +179,7 @@ def test_tests_section_from_junit(inputs: dict[str, Path]) -> None:
     checks = {c.check: c for c in j.checks}
     assert checks["hotelling_mean"].statistic == 1.75 and checks["hotelling_mean"].passed is True
     assert checks["box_m_cov"].p_value == 1e-12 and checks["box_m_cov"].passed is False
+    assert j.statistical_assertions == 2 and j.total_alpha == pytest.approx(0.02)
 
 
 def test_recorded_check_verdict_is_the_test_outcome(built: tuple[Path, dict]) -> None:

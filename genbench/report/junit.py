@@ -100,6 +100,9 @@ class JUnitRun:
     cases: list[TestCase] = field(default_factory=list)
     failures: list[TestCase] = field(default_factory=list)
     checks: list[RecordedCheck] = field(default_factory=list)
+    # genbench's pytest plugin: declared statistical assertions and their total alpha (None: not recorded)
+    statistical_assertions: int | None = None
+    total_alpha: float | None = None
 
 
 _CHECK_FIELDS = ("statistic", "p_value", "alpha", "n", "passed", "detectable_effect")
@@ -120,8 +123,15 @@ def parse_junit(path: str | os.PathLike[str]) -> JUnitRun:
     counts = {"total": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0}
     cases, failures, checks = [], [], []
     time_s = 0.0
+    n_stat, total_alpha = None, None
     for suite in suites:
         time_s += float(suite.get("time", 0) or 0)
+        for prop in suite.findall("properties/property"):
+            name, value = prop.get("name", ""), _value(prop.get("value", ""))
+            if name == "genbench.statistical_assertions" and isinstance(value, int):
+                n_stat = (n_stat or 0) + value
+            elif name == "genbench.total_alpha" and isinstance(value, (int, float)):
+                total_alpha = (total_alpha or 0.0) + float(value)
         for tc in suite.iter("testcase"):
             name = tc.get("name", "")
             cls = tc.get("classname", "")
@@ -156,4 +166,5 @@ def parse_junit(path: str | os.PathLike[str]) -> JUnitRun:
                 if "passed" in known and not isinstance(known["passed"], bool):
                     known["passed"] = None
                 checks.append(RecordedCheck(test=nodeid, check=cname, outcome=outcome, **known))
-    return JUnitRun(counts=TestCounts(**counts), time_s=time_s, cases=cases, failures=failures, checks=checks)
+    return JUnitRun(counts=TestCounts(**counts), time_s=time_s, cases=cases, failures=failures, checks=checks,
+                    statistical_assertions=n_stat, total_alpha=total_alpha)

@@ -106,6 +106,16 @@ def render(data: TestsData) -> SectionResult:
                              null_hypothesis="every selected test passes",
                              detail=f"{c.passed} passed, {c.failed} failed, {c.errors} errors, "
                                     f"{c.skipped} skipped of {c.total}"))
+    if j.total_alpha is not None:
+        s["paragraphs"].append(
+            f"Error budget of this run (genbench's pytest plugin): {j.statistical_assertions} statistical assertions, "
+            f"total alpha {j.total_alpha:.3g} — the probability that a correct genbench fails one of them by chance "
+            "is at most that.")
+        s["checks"].append(check("test suite: false-failure budget", None, statistic=j.total_alpha,
+                                 label=f"α ≤ {j.total_alpha:.2g}",
+                                 null_hypothesis="the sum of the declared α of the must-not-reject assertions and "
+                                                 "1 − power of the must-reject ones",
+                                 detail=f"{j.statistical_assertions} statistical assertions"))
     if j.failures:
         s["tables"].append(table("test-failures", f"Failures ({len(j.failures)})", ["test", "outcome", "message"],
                                  [[f.test, f.outcome, f.message] for f in j.failures]))
