@@ -11,7 +11,7 @@ Its compilation runs before the timed rounds and is reported apart; every call e
 ``jax.enable_x64``. Install the peers with ``pip install genbench[peers]``.
 
 Each workload's pair runs back to back, and ``genbench bench`` shows genbench/BlackJAX with its
-interval; ``benchmarks/gates.toml`` requires the ratio to be at least 1 on each.
+interval; ``genbench/bench/gates.toml`` requires the ratio to be at least 1 on each.
 """
 
 from __future__ import annotations

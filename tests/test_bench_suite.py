@@ -15,11 +15,13 @@ from genbench.bench import timing
 from genbench.bench.gate import compare_to_baseline
 from genbench.bench.profiles import PROFILES, get_profile
 from genbench.bench.results import load_run
-from genbench.bench.suite import DEFAULT_SUITE, pytest_command, run_suite
+from genbench.bench.suite import pytest_command, run_suite
 from genbench.bench.table import format_suite, si, suite_rows
 from genbench.bench.timing import Workload, count_label, measure, synced, time_once
 from genbench.cli import main
 from genbench.errors import DataError, DeviceError, ParameterError
+
+REPO_BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +207,7 @@ def test_smoke_the_runner_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     """One tiny benchmark through the real machinery: subprocess pytest, the suite's conftest, JSON, table, gate."""
     suite = tmp_path / "benchmarks"
     suite.mkdir()
-    shutil.copy(DEFAULT_SUITE / "conftest.py", suite / "conftest.py")
+    shutil.copy(REPO_BENCHMARKS / "conftest.py", suite / "conftest.py")
     (suite / "test_tiny.py").write_text(TINY)
     out = tmp_path / "out" / "tiny.json"
     assert main(["bench", "--suite", str(suite), "--json", str(out), "--device", "cpu", "--threads", "1"]) == 0

@@ -2,7 +2,7 @@
 
 Two decisions, both with three outcomes (pass / fail / inconclusive):
 
-* **Ratio gates** (declared in a versioned TOML file, ``benchmarks/gates.toml``) compare two
+* **Ratio gates** (declared in a versioned TOML file, ``genbench/bench/gates.toml``) compare two
   workloads measured in the *same* run, so the machine's speed cancels. The ratio of median
   throughputs gets an interval: a seeded percentile bootstrap of the ratio of medians on the raw
   per-round samples (``confidence`` two-sided), or, when the JSON has no raw samples, the
@@ -51,7 +51,8 @@ MIN_ROUNDS_BASELINE = 7
 #: Rounds a side below which a ratio has no measured spread to speak of.
 MIN_ROUNDS_RATIO = 3
 
-DEFAULT_GATES = Path(__file__).resolve().parents[2] / "benchmarks" / "gates.toml"
+#: The gates of genbench's own benchmark suite, shipped inside the package.
+DEFAULT_GATES = Path(__file__).resolve().parent / "gates.toml"
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from genbench._io import atomic_path
+from genbench._project import find_project_folder
 from genbench._runtime import resolve_device
 from genbench._validate import choice, positive_int
 from genbench.bench.profiles import PROFILES
@@ -19,7 +20,13 @@ DEVICES = ("all", "cpu", "cuda")
 #: How rounds are timed: wall-clock seconds, or CPU-seconds of the process (meaningful with one
 #: thread: it does not count time spent waiting for a core, so it survives a shared machine).
 TIMERS = {"wall": "time.perf_counter", "cpu": "time.process_time"}
-DEFAULT_SUITE = Path(__file__).resolve().parents[2] / "benchmarks"
+#: The suite's folder name, looked up from the current folder (see genbench._project).
+SUITE_FOLDER = "benchmarks"
+
+
+def default_suite() -> Path:
+    """The current project's ``benchmarks/`` (this folder or the nearest parent holding one)."""
+    return find_project_folder(SUITE_FOLDER, "conftest.py", hint="pass --suite DIR")
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ def pytest_command(
     profile: str = "quick",
     device: str = "all",
     keyword: str | None = None,
-    suite: str | os.PathLike[str] = DEFAULT_SUITE,
+    suite: str | os.PathLike[str] = SUITE_FOLDER,
     quiet: bool = True,
     threads: int = 0,
     timer: str = "wall",
@@ -89,12 +96,9 @@ def run_suite(
         raise ParameterError(f"timer='cpu' counts the CPU-seconds of all threads; use it with threads=1, got threads={threads}")
     if device == "cuda":
         resolve_device("cuda")  # DeviceError, one line, when CUDA is absent
-    suite_path = Path(suite) if suite is not None else DEFAULT_SUITE
+    suite_path = default_suite() if suite is None else Path(suite)
     if not (suite_path / "conftest.py").is_file():
-        raise DataError(
-            f"benchmark suite {os.fspath(suite_path)!r} not found (it ships in the source checkout's benchmarks/; "
-            "pass --suite PATH)"
-        )
+        raise DataError(f"benchmark suite {os.fspath(suite_path)!r} has no conftest.py (pass --suite DIR: a benchmarks/ folder)")
     target = Path(json_path)
     if target.exists() and target.is_dir():
         raise ParameterError(f"json={os.fspath(target)!r} is a folder; give a file path")

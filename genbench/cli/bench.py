@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "waiting for a core, so ratios hold on a shared, oversubscribed machine",
     )
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression selecting benchmarks")
-    p.add_argument("--suite", metavar="DIR", help="benchmark folder (default: the checkout's benchmarks/)")
+    p.add_argument("--suite", metavar="DIR", help="benchmark folder (default: benchmarks/ in the current folder or its nearest parent that has one)")
     p.add_argument("--verbose", action="store_true", help="show pytest's full output")
     p.set_defaults(func=run_bench)
 
