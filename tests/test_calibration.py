@@ -216,7 +216,7 @@ def test_full_profile_plans_its_false_alarm_seeds() -> None:
         (["calibrate", "--seeds", "0"], "seeds must be an integer >= 1"),
         (["calibrate", "--seed", "-1"], "seed must be an integer >= 0"),
         (["calibrate", "--workers", "0"], "workers must be an integer >= 1"),
-        (["calibrate", "--family-level", "0"], "family_level must be in (0, 1)"),
+        (["calibrate", "--family-level", "0"], "--family-level must be in (0, 1)"),
         (["calibrate", "--check", "nope", "--seeds", "1"], "check must be one of"),
     ],
 )

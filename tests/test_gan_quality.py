@@ -546,8 +546,8 @@ def test_cli_evaluate_bad_input_one_line_exit_2(case, trained_checkpoint, offlin
     rc = main(["gan", "evaluate", "--checkpoint", ckpt, "--out", str(out), "--quiet", *extra])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("genbench: error:"), err
-    expect = {"missing": "nope.pt", "corrupt": "corrupt", "out_is_file": "out=", "absent_device": "CUDA",
-              "no_data": "empty", "n_too_large": "n=6000"}[case]
+    expect = {"missing": "nope.pt", "corrupt": "corrupt", "out_is_file": "--out '", "absent_device": "CUDA",
+              "no_data": "empty", "n_too_large": "--n 6000"}[case]
     assert expect in err
     if case != "out_is_file":
         assert not (out / "quality.json").exists()

@@ -437,7 +437,7 @@ def test_cli_train_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ("args", "match"),
     [
         (["--epochs", "0"], "epochs must be an integer >= 1"),
-        (["--max-steps", "-3"], "max_steps must be an integer >= 1"),
+        (["--max-steps", "-3"], "--max-steps must be an integer >= 1"),
         (["--data", "/definitely/not/here"], "data path '/definitely/not/here' does not exist"),
         (["--device", "tpu"], "device must be 'cpu' or 'cuda"),
     ],

@@ -81,15 +81,15 @@ def test_grid_assignment_style_writes_the_assignments_two_figures(tmp_path: Path
 
 BAD = [
     (["--steps", "0", "--step-size", "0.1"], "steps"),
-    (["--steps", "10", "--step-size", "0"], "step_size"),
-    (["--steps", "10", "--step-size", "-0.5"], "step_size"),
-    (["--steps", "10", "--step-size", "nan"], "step_size"),
+    (["--steps", "10", "--step-size", "0"], "--step-size"),
+    (["--steps", "10", "--step-size", "-0.5"], "--step-size"),
+    (["--steps", "10", "--step-size", "nan"], "--step-size"),
     (["--steps", "10", "--step-size", "0.2"], "0.2"),
     (["--steps", "10", "--step-size", "0.1", "--chains", "0"], "chains"),
     (["--steps", "10", "--step-size", "0.1", "--device", "cuda"], "CUDA"),
     (["--steps", "10", "--step-size", "0.1", "--device", "gpu"], "device"),
     (["--steps", "10", "--step-size", "0.1", "--sampler", "hmc"], "sampler"),
-    (["--steps", "10", "--step-size", "0.1", "--burn-in", "10"], "burn_in"),
+    (["--steps", "10", "--step-size", "0.1", "--burn-in", "10"], "--burn-in"),
     (["--steps", "10", "--step-size", "0.1", "--thin", "0"], "thin"),
     (["--steps", "10", "--step-size", "0.1", "--dtype", "int8"], "dtype"),
     (["--steps", "10", "--step-size", "0.1", "--seed", "-1"], "seed"),
@@ -123,7 +123,7 @@ def test_out_is_an_existing_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     f = tmp_path / "file"
     f.write_text("x")
     assert main(["langevin", "--steps", "10", "--step-size", "0.1", "--out", str(f)]) == 2
-    assert "out=" in capsys.readouterr().err
+    assert "--out '" in capsys.readouterr().err  # the flag, not the Python parameter
 
 
 def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
@@ -131,4 +131,4 @@ def test_subprocess_error_has_no_traceback(tmp_path: Path) -> None:
                         "--out", str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2
     assert p.stderr.strip().count("\n") == 0 and "Traceback" not in p.stderr
-    assert "step_size must be < 0.2" in p.stderr
+    assert "--step-size must be < 0.2" in p.stderr

@@ -7,10 +7,13 @@ import os
 import tempfile
 from pathlib import Path
 
-from genbench.bench.gate import DEFAULT_GATES, MIN_ROUNDS_BASELINE, run_gate
 from genbench.bench.profiles import PROFILES
-from genbench.bench.suite import DEVICES, TIMERS, run_suite
-from genbench.bench.table import format_gate, format_suite
+
+# The parser's choices and defaults, kept here so that building it imports no numpy, scipy or torch;
+# tests/test_cli.py checks they equal the library's (bench.suite.DEVICES/TIMERS, bench.gate.MIN_ROUNDS_BASELINE).
+DEVICES = ("all", "cpu", "cuda")
+TIMERS = ("wall", "cpu")
+MIN_ROUNDS_BASELINE = 7
 
 
 def fraction(text: str) -> float:
@@ -49,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--timer",
-        choices=tuple(TIMERS),
+        choices=TIMERS,
         default="wall",
         help="wall (default) or cpu: CPU-seconds of the process, with --threads 1; it does not count time spent "
         "waiting for a core, so ratios hold on a shared, oversubscribed machine",
@@ -77,13 +80,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--min-rounds", type=int, default=MIN_ROUNDS_BASELINE, help="rounds a side for a baseline verdict (default 7)"
     )
-    g.add_argument("--gates", metavar="FILE", default=os.fspath(DEFAULT_GATES), help="ratio-gate declarations (TOML)")
+    g.add_argument("--gates", metavar="FILE", default=None,
+                   help="ratio-gate declarations (TOML; default: genbench's own, genbench/bench/gates.toml in the package)")
     g.add_argument("--strict", action="store_true", help="also exit 1 when any verdict is inconclusive")
     g.set_defaults(func=run_bench_gate)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     """Run the suite, print the table; exit 1 if any benchmark errored."""
+    from genbench.bench.suite import run_suite
+    from genbench.bench.table import format_suite
+
     if args.json:
         outcome = run_suite(
             args.json, profile=args.profile, device=args.device, keyword=args.keyword, suite=args.suite, quiet=not args.verbose,
@@ -113,10 +120,13 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def run_bench_gate(args: argparse.Namespace) -> int:
     """Judge a run; print the verdict table; exit 1 on a failed gate or a regression."""
+    from genbench.bench.gate import DEFAULT_GATES, run_gate
+    from genbench.bench.table import format_gate
+
     report = run_gate(
         args.current,
         baseline=args.baseline,
-        gates=args.gates,
+        gates=args.gates if args.gates is not None else DEFAULT_GATES,
         max_slowdown=args.max_slowdown,
         alpha=args.alpha,
         min_rounds=args.min_rounds,

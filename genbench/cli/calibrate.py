@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from genbench._io import output_dir
 from genbench._validate import positive_int, probability
-from genbench.calibration.registry import PROFILES
-from genbench.calibration.study import pool_map, run_study, write_study
-from genbench.calibration.summary import FAMILY_LEVEL, format_table
+from genbench.cli.options import add_overwrite, prepare_output
+
+# Kept here so that building the parser imports no torch; tests/test_cli.py checks them against
+# calibration.registry.PROFILES and calibration.summary.FAMILY_LEVEL.
+PROFILES = ("quick", "full")
+FAMILY_LEVEL = 0.01
+OUTPUTS = ("calibration.json",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "genbench fails it with probability at most that level; exit 1 when it fails."
         ),
     )
-    p.add_argument("--profile", choices=tuple(PROFILES), default="quick",
+    p.add_argument("--profile", choices=PROFILES, default="quick",
                    help="quick: the claimed detections, 10 seeds, smoke checks (about a minute); full: the whole "
                         "matrix, 200 seeds per mutant and, per correct input, the seeds planned to see a doubled "
                         "false-alarm rate with power 0.8")
@@ -49,17 +52,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="processes to spread trials over (results identical to a serial run; default 1)")
     p.add_argument("--distributed", action="store_true",
                    help="under torchrun: spread the trials over the ranks (gloo); rank 0 writes (results identical to serial)")
+    add_overwrite(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the study, write calibration.json, print the table."""
+    from genbench.calibration.study import pool_map, run_study, write_study
+    from genbench.calibration.summary import format_table
+
     if args.seeds is not None:
         positive_int("seeds", args.seeds)
     positive_int("seed", args.seed, minimum=0)
     workers = positive_int("workers", args.workers)
     probability("family_level", args.family_level)
-    folder = output_dir(args.out, "out")  # fail before hours of work, not after
+    folder = prepare_output(args.out, OUTPUTS, overwrite=args.overwrite)  # fail before hours of work, not after
     kwargs = {"seeds": args.seeds, "seed": args.seed, "checks_": args.check, "data": args.data,
               "family_level": args.family_level}
     if getattr(args, "distributed", False):

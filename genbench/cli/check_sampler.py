@@ -8,15 +8,20 @@ import os
 import sys
 from typing import Any
 
-from genbench._io import output_dir, write_json
+from genbench.cli.options import add_overwrite, prepare_output
 from genbench.errors import ParameterError
+
+# Kept here so that building the parser imports no torch; tests/test_cli.py checks them against
+# genbench.conformance.plan (KINDS, DEFAULT_EFFECT) and genbench.conformance.targets.
+KINDS = ("ula", "exact", "unknown")
+DEFAULT_EFFECT = {"mean": 0.1, "cov": 0.25, "shape": 0.05}
+DEFAULT_TARGETS = ("gauss1d", "gauss2d", "diag10", "mixture2d")
+ALL_TARGETS = ("gauss1d", "gauss2d", "diag10", "dense50", "mixture2d")
+OUTPUTS = ("conformance.json",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `check-sampler` subcommand."""
-    from genbench.conformance.plan import DEFAULT_EFFECT, KINDS
-    from genbench.conformance.targets import ALL_TARGETS, DEFAULT_TARGETS
-
     p = subparsers.add_parser(
         "check-sampler",
         help="judge a sampler (any framework, through the adapter protocol) with the conformance battery",
@@ -51,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="cheapest runs first; stop at the first test rejected at Holm's first level (the verdict "
                         "is then final)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    add_overwrite(p)
     p.set_defaults(func=run)
 
 
@@ -102,9 +108,10 @@ def _one_line(exc: BaseException) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run the battery, write conformance.json, print the table; 0 pass, 1 reject."""
+    from genbench._io import write_json
     from genbench.conformance import check_sampler
 
-    folder = output_dir(args.out, "out")  # fail before the runs, not after
+    folder = prepare_output(args.out, OUTPUTS, overwrite=args.overwrite)  # fail before the runs, not after
     factory = load_factory(args.factory)
     progress = None if args.quiet else (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
     report = check_sampler(factory, args.kind, targets=args.targets, alpha=args.alpha, effect=_effect(args.effect),

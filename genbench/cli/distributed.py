@@ -13,14 +13,15 @@ import math
 import sys
 from pathlib import Path
 
-from genbench._io import output_dir, write_json
+from genbench._io import write_json
+from genbench.cli.options import prepare_output
 from genbench.distributed import process_group, run_on_ranks
 from genbench.errors import ParameterError
 
 
 def run_langevin(args: argparse.Namespace) -> int:
     """`genbench langevin --distributed`: sharded chains, merged moments, rank 0 writes OUT/summary.json."""
-    from genbench.cli.langevin import _print_summary
+    from genbench.cli.summary import print_summary
     from genbench.langevin.sharded import DEFAULT_BLOCK_SIZE, sample_sharded, summarize_sharded
 
     missing = [flag for flag, v in (("--steps", args.steps), ("--step-size", args.step_size), ("--out", args.out)) if v is None]
@@ -37,13 +38,13 @@ def run_langevin(args: argparse.Namespace) -> int:
     with process_group(args.device) as ctx:
 
         def work() -> int:
-            out = output_dir(args.out) if ctx.is_main else None
+            out = prepare_output(args.out, ("summary.json",), overwrite=args.overwrite) if ctx.is_main else None
             run = sample_sharded(args.steps, args.step_size, chains=args.chains, seed=args.seed, sampler=args.sampler,
                                  device=ctx.device, dtype=args.dtype, block_size=block, ctx=ctx)
             if ctx.is_main:
                 summary = summarize_sharded(run)
                 path = write_json(out / "summary.json", summary)  # type: ignore[operator]
-                _print_summary(summary, path)
+                print_summary(summary, path)
                 print(f"  {ctx.world_size} ranks ({ctx.backend}), {run.blocks} blocks of <= {run.block_size} chains; "
                       f"per rank: " + ", ".join(f"{r['chains']} chains {r['elapsed_s']:.3g} s" for r in run.per_rank))
             return 0

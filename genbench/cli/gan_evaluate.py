@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from genbench._io import output_dir, write_json
-from genbench._runtime import resolve_device
-from genbench.errors import DataError
-from genbench.gan.data import HOLDOUT_DIGITS
+from genbench.cli.options import add_overwrite, prepare_output
 
+HOLDOUT_DIGITS = 1000  # genbench.gan.data.HOLDOUT_DIGITS, here so the parser imports no torch (tests/test_cli.py)
 QUALITY_NAME = "quality.json"
 DEFAULT_N = 2000  # generated images, and real images per held-out set, when a test split is available
 
@@ -55,17 +53,21 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--c2st-classifier", choices=("cnn", "mlp"), default="cnn",
                    help="C2ST classifier: a small CNN (default) or the seed's D architecture (mlp)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
+    add_overwrite(p)
     p.set_defaults(func=run_evaluate)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Run `genbench gan evaluate`."""
+    from genbench._io import write_json
+    from genbench._runtime import resolve_device
+    from genbench.errors import DataError
     from genbench.gan.data import evaluation_data, load_mnist
     from genbench.gan.quality import evaluate_generator
     from genbench.gan.train import load_checkpoint
 
     device = resolve_device(args.device)  # DeviceError before any work
-    out = output_dir(args.out, "out")
+    out = prepare_output(args.out, (QUALITY_NAME,), overwrite=args.overwrite)
     ckpt = load_checkpoint(args.checkpoint)  # CheckpointError for missing/corrupt files, before data loading
     train_src = args.train_data
     if train_src == "auto":

@@ -6,12 +6,13 @@ import argparse
 import math
 import os
 import sys
-from pathlib import Path
 
-import numpy as np
-
-from genbench._io import output_dir, write_bytes, write_json
+from genbench.cli.options import add_overwrite, prepare_output
 from genbench.errors import ParameterError
+
+#: What each form writes into --out (an earlier run's are refused without --overwrite).
+RUN_OUTPUTS = ("summary.json",)
+GRID_OUTPUTS = ("grid.png", "grid.json", "target.png")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="under torchrun: split the chains across ranks, merge the moments, rank 0 writes summary.json")
     p.add_argument("--block-size", type=int, default=None, dest="block_size", metavar="B",
                    help="with --distributed: chains per seeded block (default 65536; the result depends on it, not on the ranks)")
+    p.add_argument("--allow-unstable", action="store_true", dest="allow_unstable",
+                   help="ULA: run a step size at or above the target's stability bound (the chain then diverges)")
+    add_overwrite(p)
     p.set_defaults(func=run, langevin_command=None)
     sub = p.add_subparsers(dest="langevin_command", metavar="{grid}", parser_class=OneLineParser)
     g = sub.add_parser(
@@ -58,13 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--style", default="default", choices=("default", "assignment"),
                    help="figure style: default (densities, shared scale, target beside the grid) or assignment "
                         "(the assignment's two figures: grid.png and target.png)")
+    add_overwrite(g)
     g.set_defaults(func=run_grid_command)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one Langevin configuration and write OUT/summary.json."""
-    from genbench.langevin.experiments import run_chain, summarize_run
-
     if getattr(args, "distributed", False):
         from genbench.cli.distributed import run_langevin
 
@@ -75,45 +78,30 @@ def run(args: argparse.Namespace) -> int:
                              "(or use `genbench langevin grid --out DIR`)")
     if not math.isfinite(args.step_size):
         raise ParameterError(f"step_size must be a finite number > 0, got {args.step_size}")
-    out = output_dir(args.out)
+    from genbench._io import write_json
+    from genbench.cli.summary import print_summary
+    from genbench.langevin.experiments import run_chain, summarize_run
+
+    out = prepare_output(args.out, RUN_OUTPUTS, overwrite=args.overwrite)
     run_ = run_chain(args.steps, args.step_size, chains=args.chains, seed=args.seed, device=args.device,
-                     sampler=args.sampler, burn_in=args.burn_in, thin=args.thin, dtype=args.dtype)
+                     sampler=args.sampler, burn_in=args.burn_in, thin=args.thin, dtype=args.dtype,
+                     allow_unstable=args.allow_unstable)
     summary = summarize_run(run_)
     path = write_json(out / "summary.json", summary)
-    _print_summary(summary, path)
+    print_summary(summary, path)
     return 0
-
-
-def _fmt(v: object) -> str:
-    return np.array2string(np.asarray(v, dtype=float), precision=4, separator=", ", suppress_small=True).replace("\n", "")
-
-
-def _print_summary(s: dict, path: Path) -> None:
-    err = s["errors_vs_target"]
-    lines = [
-        f"{s['sampler'].upper()}: T={s['steps']}, mu={s['step_size']:g}, chains={s['chains']}, seed={s['seed']}, "
-        f"device={s['device']}, dtype={s['dtype']}",
-        f"  empirical mean {_fmt(s['empirical_mean'])}  cov {_fmt(s['empirical_cov'])}  ({s['empirical_basis']})",
-        f"  target    mean {_fmt(s['target_mean'])}  cov {_fmt(s['target_cov'])}",
-    ]
-    if s["exact_mean"] is not None:
-        lines.append(f"  exact law at T: mean {_fmt(s['exact_mean'])}  cov {_fmt(s['exact_cov'])}; "
-                     f"stationary cov {_fmt(s['stationary_cov'])}")
-    kl = err.get("kl")
-    lines.append(f"  |mean-m| = {err['mean_error']:.4g}" + (f", KL(emp||target) = {kl:.4g}" if kl is not None else "")
-                 + (f", ESS = {_fmt(s['ess'])}" if s["ess"] is not None else ""))
-    if "acceptance_rate" in s:
-        lines.append(f"  acceptance rate {s['acceptance_rate']:.3f}")
-    lines.append(f"  {s['elapsed_s']:.3g} s, {s['chain_steps_per_s']:.3g} chain-steps/s -> {path}")
-    print("\n".join(lines))
 
 
 def run_grid_command(args: argparse.Namespace) -> int:
     """Run the 3x3 grid and write OUT/grid.png (and OUT/target.png with --style assignment) and OUT/grid.json."""
+    import numpy as np
+
+    from genbench._io import write_bytes, write_json
+    from genbench.cli.summary import fmt
     from genbench.langevin.experiments import run_grid
     from genbench.report.figures import GRID_DEPARTURES, assignment_grid_figures, langevin_grid_figure
 
-    out = output_dir(args.out)
+    out = prepare_output(args.out, GRID_OUTPUTS, overwrite=args.overwrite)
     g = run_grid(seed=args.seed, method=args.method)
     if args.style == "assignment":
         grid_png, target_png = assignment_grid_figures(g.steps, g.step_sizes, g.hists, g.x_edges, g.y_edges, g.target_hist)
@@ -133,7 +121,7 @@ def run_grid_command(args: argparse.Namespace) -> int:
     if args.style != "assignment":
         print("figure departs from the assignment's: " + "; ".join(GRID_DEPARTURES)
               + " (--style assignment draws the assignment's figures)")
-    print(f"target: {g.target_draws} exact draws, mean {_fmt(g.target_draws_mean)}, cov {_fmt(g.target_draws_cov)}")
+    print(f"target: {g.target_draws} exact draws, mean {fmt(g.target_draws_mean)}, cov {fmt(g.target_draws_cov)}")
     print(f"{'T':>7} {'mu':>6} {'KL':>9} {'pred KL':>9} {'|mean-m|':>9} {'|cov-S|F':>9} {'ESS min':>8}")
     for c in g.cells:
         print(f"{c.T:>7} {c.mu:>6g} {c.kl:>9.4f} {c.predicted_kl:>9.4f} {c.mean_error:>9.4f} "

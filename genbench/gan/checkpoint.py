@@ -91,11 +91,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return ckpt
 
 
+#: Lines of torch.load's own advice (about weights_only, filing an issue): not about the file.
+_TORCH_ADVICE = ("Weights only load failed", "Please file an issue", "Check the documentation", "Re-running",
+                 "weights_only")
+
+
 def _reason(exc: BaseException) -> str:
-    """The informative line of a (often multi-line) torch.load error, ANSI codes removed."""
+    """The informative line of a (often multi-line) torch.load error, without torch's advice or ANSI codes."""
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in str(exc).splitlines() if ln.strip()]
-    pick = next((ln for ln in reversed(lines) if "error" in ln.lower()), lines[0] if lines else type(exc).__name__)
-    return pick.split(". ")[0][:200]
+    informative = [ln for ln in lines if not any(a in ln for a in _TORCH_ADVICE)]
+    pick = informative[-1] if informative else ""
+    return f"{type(exc).__name__}: {pick.split('. ')[0][:200]}" if pick else type(exc).__name__
 
 
 def _load_state(module: torch.nn.Module, state: Any, path: Path, what: str) -> None:

@@ -59,6 +59,7 @@ def run_chain(
     dtype: str = "float64",
     x0: Any = 0.0,
     target: Gaussian | None = None,
+    allow_unstable: bool = False,
 ) -> LangevinRun:
     """Run ULA or MALA on the seed target (or ``target``): a kept trace for one chain, final states for many."""
     sampler = choice("sampler", sampler, SAMPLERS)
@@ -67,9 +68,11 @@ def run_chain(
     dt = resolve_dtype(dtype)
     tgt = target if target is not None else Gaussian(SEED_MEAN, SEED_COV, dtype=dt, device=dev)
     keep = "trace" if chains == 1 else "final"
-    fn = sample_ula if sampler == "ula" else sample_mala
-    return fn(tgt, steps, step_size, chains=chains, x0=x0, seed=seed, device=dev, dtype=dt,
-              burn_in=burn_in, thin=thin, keep=keep)
+    if sampler == "mala":  # the Metropolis correction keeps MALA stable at any step size
+        return sample_mala(tgt, steps, step_size, chains=chains, x0=x0, seed=seed, device=dev, dtype=dt,
+                           burn_in=burn_in, thin=thin, keep=keep)
+    return sample_ula(tgt, steps, step_size, chains=chains, x0=x0, seed=seed, device=dev, dtype=dt,
+                      burn_in=burn_in, thin=thin, keep=keep, allow_unstable=allow_unstable)
 
 
 def summarize_run(run: LangevinRun, target: Gaussian | None = None, x0: Any = 0.0) -> dict[str, Any]:
