@@ -191,3 +191,96 @@ def test_every_documented_genbench_command_is_checked() -> None:
     assert {"langevin", "gan", "calibrate", "bench", "check-sampler", "report"} <= heads, heads
     assert _parse_error(["langevin", "--step_size", "0.1"], True) is not None
     assert _parse_error(["langevin", "grid", "--out", "x", "--style", "nope"], True) is not None
+
+
+# ------------------------------------------------------------------------- documented commands, run
+#: Keyword of one tiny benchmark: the quick form of every documented `genbench bench` line.
+TINY_BENCHMARK = "test_reference_loop"
+#: A cheap calibration check: the quick form of every documented `genbench calibrate` line.
+CHEAP_CHECK = "ula_law_mean@transient"
+
+
+def _set(argv: list[str], flag: str, value: str | None) -> list[str]:
+    """argv with ``flag`` given ``value`` (added, replaced, or removed when value is None)."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == flag:
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out if value is None else [*out, flag, value]
+
+
+def quick_form(argv: list[str]) -> list[str] | str:
+    """The documented command with fewer steps, seeds or benchmarks, or why a test elsewhere covers it."""
+    if "cuda" in argv or "cuda_graph" in argv:
+        return "needs a GPU (the cuda tests run it on a GPU machine)"
+    if "--distributed" in argv:
+        return "torchrun: tests/test_distributed.py launches each --distributed command on 2 gloo ranks"
+    head = argv[:2]
+    if head[0] == "langevin" and head[1:] != ["grid"]:
+        argv = _set(argv, "--steps", str(min(int(argv[argv.index("--steps") + 1]), 200)))
+        if "--chains" in argv:
+            argv = _set(argv, "--chains", str(min(int(argv[argv.index("--chains") + 1]), 2000)))
+        return argv
+    if head == ["langevin", "grid"]:
+        if "reference" in argv:
+            return "the reference grid (minutes): tests/test_langevin_experiments.py runs the reference method"
+        return argv
+    if head == ["gan", "train"]:
+        return _set(_set(_set(argv, "--max-steps", "2"), "--subset", "128"), "--epochs", None) + ["--quiet"]
+    if head == ["gan", "evaluate"]:
+        return _set(_set(argv, "--holdout", "400"), "--c2st-classifier", "mlp") + ["--quiet"]
+    if head[0] == "calibrate":
+        argv = _set(_set(_set(argv, "--seeds", "1"), "--check", CHEAP_CHECK), "--workers", None)
+        return _set(argv, "--data", None)  # the placeholder PATH; the GAN checks' data is tested apart
+    if head[0] == "bench" and head[1:] != ["gate"]:
+        return _set(_set(_set(argv, "-k", TINY_BENCHMARK), "--suite", str(ROOT / "benchmarks")), "--profile", "quick")
+    if head[0] == "check-sampler":
+        argv = [a.replace("mypkg.adapters:my_factory", "genbench.conformance.adapters:genbench_mala") for a in argv]
+        return _set(argv, "--targets", "gauss1d") + ["--quiet"]
+    if head[0] == "report":
+        if "--tests-junit" in argv:
+            return "results read from files: tests/test_report.py::test_cli_reads_given_results"
+        return _set(_set(argv, "--only", "langevin"), "--profile", None)
+    return argv
+
+
+RUN_DOCS = [d for d in DOCS if any(b.lang in ("bash", "sh") and any(genbench_argv(c) for c in shell_lines(b))
+                                   for b in blocks(d))]
+
+
+@pytest.mark.docs
+@pytest.mark.parametrize("doc", RUN_DOCS, ids=[str(d.relative_to(ROOT)) for d in RUN_DOCS])
+def test_documented_commands_run_in_a_quick_form(doc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Each documented genbench command, in order and in one scratch folder, with fewer steps, seeds or
+    benchmarks: it must not be refused as bad input (exit 2); exit 1 (a verdict that rejects) is allowed.
+    About 4 minutes on 2 cores (GAN evaluation, benchmark subprocesses): marker `docs`, run by CI and
+    `tox -e docs`, not by the default run."""
+    from genbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    last_json: Path | None = None
+    ran = 0
+    for b in blocks(doc):
+        if b.lang not in ("bash", "sh"):
+            continue
+        for command in shell_lines(b):
+            argv = genbench_argv(command)
+            if argv is None:
+                continue
+            quick = quick_form(argv)
+            if isinstance(quick, str):
+                continue  # covered where `quick` says
+            ran += 1
+            quick = [f"out{ran}" if a == PLACEHOLDERS["DIR"] else a for a in quick]  # DIR: the reader's own folder
+            for i, a in enumerate(quick):  # a documented baseline or input JSON: the run made just before
+                if a.endswith(".json") and quick[i - 1] in ("gate", "--baseline") and not Path(a).exists() and last_json:
+                    Path(a).write_bytes(last_json.read_bytes())
+            rc = main(quick)
+            err = capsys.readouterr().err
+            assert rc in (0, 1), f"{b}: `{command}` as `genbench {' '.join(quick)}` exited {rc}: {err.strip()[-500:]}"
+            if "--json" in quick:
+                last_json = Path(quick[quick.index("--json") + 1])

@@ -329,7 +329,7 @@ def test_output_folder_that_is_a_file(tmp_path: Path, cli) -> None:  # type: ign
     f = tmp_path / "file"
     f.write_text("x")
     proc = cli("--only", "tests", "--no-tests", "--out", os.fspath(f), cwd=tmp_path)
-    assert proc.returncode == 2 and "out=" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert proc.returncode == 2 and "--out '" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def _section_html(res) -> str:  # type: ignore[no-untyped-def]
