@@ -81,7 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--min-rounds", type=int, default=MIN_ROUNDS_BASELINE, help="rounds a side for a baseline verdict (default 7)"
     )
     g.add_argument("--gates", metavar="FILE", default=None,
-                   help="ratio-gate declarations (TOML; default: genbench's own, genbench/bench/gates.toml in the package)")
+                   help="ratio-gate declarations (TOML; default: benchmarks/gates.toml in the current folder if present, "
+                        "else genbench's own, shipped in the package)")
     g.add_argument("--strict", action="store_true", help="also exit 1 when any verdict is inconclusive")
     g.set_defaults(func=run_bench_gate)
 
@@ -123,10 +124,14 @@ def run_bench_gate(args: argparse.Namespace) -> int:
     from genbench.bench.gate import DEFAULT_GATES, run_gate
     from genbench.bench.table import format_gate
 
+    gates = args.gates
+    if gates is None:  # the project's own gates beside its benchmarks (as `genbench report` reads them)
+        local = Path.cwd() / "benchmarks" / "gates.toml"
+        gates = local if local.is_file() else DEFAULT_GATES
     report = run_gate(
         args.current,
         baseline=args.baseline,
-        gates=args.gates if args.gates is not None else DEFAULT_GATES,
+        gates=gates,
         max_slowdown=args.max_slowdown,
         alpha=args.alpha,
         min_rounds=args.min_rounds,
