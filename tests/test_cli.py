@@ -132,3 +132,15 @@ def test_parser_constants_agree_with_the_library() -> None:
     assert gan.STEP_MODES == step.STEP_MODES and gan_evaluate.HOLDOUT_DIGITS == data.HOLDOUT_DIGITS
     cfg = TrainConfig()
     assert {k: getattr(cfg, k) for k in vars(gan._DEFAULTS)} == vars(gan._DEFAULTS)
+
+
+def test_corrupt_checkpoint_is_one_line_without_torchs_advice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import random
+
+    bad = tmp_path / "checkpoint.pt"
+    rng = random.Random(0)
+    bad.write_bytes(bytes(rng.randrange(256) for _ in range(3000)))  # torch.load's error asks to "file an issue"
+    assert main(["gan", "evaluate", "--checkpoint", str(bad), "--out", str(tmp_path / "e")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is corrupt or not a torch checkpoint" in err
+    assert "file an issue" not in err.lower() and "weights_only" not in err
