@@ -198,6 +198,27 @@ def test_no_module_imports_another_modules_private_names(graph: dict[str, list[t
     assert not bad, "\n".join(bad)
 
 
+def private_attributes(path: Path, known: dict[str, Path]) -> list[tuple[int, str]]:
+    """(line, 'alias._name') where a module reaches into a genbench module it imported as a name."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("genbench"):
+            sub = node.module.removeprefix("genbench").lstrip(".")
+            aliases.update(a.asname or a.name for a in node.names if f"{sub}.{a.name}".lstrip(".") in known)
+        elif isinstance(node, ast.Import):
+            aliases.update(a.asname or a.name.split(".")[0] for a in node.names if a.name.startswith("genbench"))
+    return [(n.lineno, f"{n.value.id}.{n.attr}") for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in aliases
+            and n.attr.startswith("_") and not n.attr.startswith("__")]
+
+
+def test_no_module_reads_another_modules_private_attributes() -> None:
+    known = modules()
+    bad = [f"genbench.{m}:{line} reads {attr}" for m, p in known.items() for line, attr in private_attributes(p, known)]
+    assert not bad, "\n".join(bad)
+
+
 def test_no_module_above_500_lines() -> None:
     sizes = {p.relative_to(PACKAGE).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
              for p in PACKAGE.rglob("*.py")}
@@ -220,4 +241,7 @@ def test_the_layer_check_sees_a_violation(tmp_path: Path) -> None:
              "report": pkg / "report/__init__.py", "report.html": pkg / "report/html.py"}
     (dep,) = imports("langevin.bad", known["langevin.bad"], known)
     assert dep == ("report.html", 2, "_render")
+    (pkg / "langevin" / "peek.py").write_text("from genbench.report import html as h\nh._render()\n")
+    known["langevin.peek"] = pkg / "langevin/peek.py"
+    assert private_attributes(known["langevin.peek"], known) == [(2, "h._render")]
     assert layer(dep[0]) == "report" and "report" not in MAY_IMPORT[layer("langevin.bad")]

@@ -175,7 +175,7 @@ def _evaluate(run: _plan.Run, steps: int, x0: np.ndarray, x: np.ndarray, level: 
         elif test == "cov":
             r = check_cov(x, cov, alpha=level, power=power)
         elif test == "shape":
-            r = check_gaussian_shape(x, mean, cov, alpha=level, projections=_plan._projections(t.dim),
+            r = check_gaussian_shape(x, mean, cov, alpha=level, projections=_plan.shape_projections(t.dim),
                                      seed=kit_seed, power=power)
         elif test == "projections":
             r = _projections(x, t, level, power, kit_seed)

@@ -206,7 +206,8 @@ def near_stationary_steps(target: Target, step_size: float) -> int:
     return max(2, mixing_time(target.to_torch(), step_size, tol=NEAR_STATIONARY_TOL))
 
 
-def _projections(d: int) -> int:
+def shape_projections(d: int) -> int:
+    """Random projections the shape test uses in ``d`` dimensions."""
     # In 1-D the radius test and one projection (the axis) already see the whole law.
     return 1 if d == 1 else PROJECTIONS
 
@@ -221,7 +222,7 @@ def chains_for(tests: tuple[str, ...], d: int, effect: dict[str, float], level: 
             need.append(required_samples("cov", effect["cov"], alpha=level, power=power, d=d))
         elif t in ("shape", "projections", "ksd"):
             # KSD has no closed-form power: it gets the shape check's sample size.
-            k = _projections(d) if t != "projections" else PROJECTIONS + 1
+            k = shape_projections(d) if t != "projections" else PROJECTIONS + 1
             need.append(gaussian_shape_required_samples(effect["shape"], alpha=level, power=power, projections=k))
     return max(need)
 
@@ -233,7 +234,7 @@ def test_power(test: str, d: int, effect: dict[str, float], n: int, level: float
     if test == "cov":
         return planned_power("cov", effect["cov"], n, alpha=level, d=d) if n >= d + 2 else 0.0
     if test in ("shape", "projections", "ksd"):
-        k = (_projections(d) if test != "projections" else PROJECTIONS + 1) + 1
+        k = (shape_projections(d) if test != "projections" else PROJECTIONS + 1) + 1
         # The DKWM guarantee of genbench.testing.shape: detected w.p. >= 1 - 2exp(-2n(D - t)^2).
         gap = effect["shape"] - math.sqrt(math.log(2.0 * k / level) / (2.0 * n))
         return 0.0 if gap <= 0 else max(0.0, 1.0 - 2.0 * math.exp(-2.0 * n * gap * gap))
