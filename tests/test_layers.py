@@ -60,7 +60,6 @@ ALLOWED: dict[tuple[str, str], str] = {
 }
 #: Modules above MAX_LINES when the test was written -> the area that owns the split.
 ALLOWED_LONG: dict[str, str] = {
-    "testing/gaussian.py": "props (the Gaussian checks: mean, covariance, ULA law and their planners)",
 }
 
 
