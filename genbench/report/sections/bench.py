@@ -151,7 +151,7 @@ def render(data: BenchData) -> SectionResult:
                                       "requirement, fail when wholly below, inconclusive otherwise."))
         if unmeasured:
             s["tables"].append(table(
-                "bench-gates-unmeasured", f"Gates not measured in this run ({len(unmeasured)})",
+                "bench-gates-unmeasured", "Gates not measured in this run",
                 ["gate", "numerator", "denominator", "required ≥", "why"], unmeasured,
                 note="Their workloads are not in this run's benchmark selection (another profile, the CUDA device, "
                      "or the optional BlackJAX peers): `genbench bench --profile full` measures them.", folded=True))
