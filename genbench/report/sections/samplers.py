@@ -56,6 +56,12 @@ def render(data: SamplersData) -> SectionResult:
         "near-stationary step count at two step sizes; exact samplers (MALA) must leave exact target draws at the "
         "target (invariance) and converge to it from a fixed start. Sample sizes are planned for the stated "
         "effect and power; the verdict holds the family-wise α of each sampler's battery by Holm's procedure.")
+    if data.verdicts:
+        total = sum(v.report.alpha for v in data.verdicts)
+        s["paragraphs"].append(
+            f"Each battery holds α = {data.verdicts[0].report.alpha:g}, so correct samplers fail this section by "
+            f"chance with probability at most {total:g} (the sum over the {len(data.verdicts)} samplers); for a "
+            "given seed the outcome is fixed.")
     if not data.peers_installed:
         s["paragraphs"].append("BlackJAX is not installed, so only genbench's own samplers are judged "
                                "(pip install \"genbench[peers]\" adds BlackJAX's MALA and SGLD).")
