@@ -19,7 +19,7 @@ out["stats ess band (300)"] = 300 * cpu(lambda: ts._geyer(ts._ar1(0.9, 20000, 1)
 import test_testing_conservation as tc
 from genbench.testing.conservation import check_one_step, check_ula_one_step, ula_one_step_inflation, one_step_required_samples
 from genbench.langevin.ula import ula_kernel
-from genbench.calibration import mutants
+from genbench.testing import mutants
 d = ula_one_step_inflation(T, 0.05); n80 = one_step_required_samples(d, d=2, alpha=0.05, power=0.8)
 u = cpu(lambda: check_one_step(tc.mala_kernel(T, 0.15, 7), T, n=5000, alpha=0.05, seed=1))[0] \
   + cpu(lambda: check_ula_one_step(ula_kernel(T, 0.05), T, 0.05, n=5000, alpha=0.05, seed=1))[0] \

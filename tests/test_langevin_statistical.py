@@ -4,7 +4,7 @@ Target: the assignment's N((1, 1), [[1, .9], [.9, 1]]), x_0 = 0. N independent c
 draws of x_T, so the exact tests of genbench.testing apply with their stated alpha. Every test
 names H0, alpha (declared to genbench's pytest plugin) and its seed (through ``offset_seed``); none
 is retried. Runs on the real samplers (``genbench.langevin.ula.sample_ula``,
-``genbench.langevin.mala.sample_mala``) and the real mutant catalogue (``genbench.calibration.mutants``).
+``genbench.langevin.mala.sample_mala``) and the real mutant catalogue (``genbench.testing.mutants``).
 
 Must-not-reject assertions run at 5e-5 each. Must-reject assertions declare the power of the
 covariance likelihood-ratio test for the broken law, from its normal approximation (``_lr_power``).
@@ -24,7 +24,7 @@ import scipy.stats
 import torch
 
 from gaussian_draws import gaussian_draws
-from genbench.calibration.mutants import kernel_mutant
+from genbench.testing.mutants import kernel_mutant
 from genbench.langevin import theory
 from genbench.langevin.experiments import trajectory_mean_law
 from genbench.langevin.mala import sample_mala

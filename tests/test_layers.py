@@ -55,8 +55,6 @@ MAY_IMPORT["cli"] = _READERS | {"calibration", "conformance", "bench", "report",
 
 #: (importer's layer, imported layer) -> who owns the fix. Present on main when the test was written.
 ALLOWED: dict[tuple[str, str], str] = {
-    ("conformance", "calibration"): "conformance (adapters.py takes calibration.mutants' kernel mutants as "
-                                    "demo samplers; the mutants belong below both, e.g. in genbench.testing)",
 }
 #: Modules above MAX_LINES when the test was written -> the area that owns the split.
 ALLOWED_LONG: dict[str, str] = {

@@ -529,7 +529,7 @@ def test_text_the_report_shows_names_no_internal_issue_numbers() -> None:
     import re
 
     from genbench.bench.gate import load_gates
-    from genbench.calibration.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS
+    from genbench.testing.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS
     from genbench.report.profiles import PROFILES
 
     internal = re.compile(r"\bissues?\s*#?\d", re.IGNORECASE)

@@ -15,7 +15,7 @@ import pytest
 import scipy.stats
 import torch
 
-from genbench.calibration import mutants
+from genbench.testing import mutants
 from genbench.errors import CheckFailed, ParameterError
 from genbench.langevin import theory
 from genbench.langevin.mala import mala_init, mala_step

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from genbench._runtime import make_generator
-from genbench.calibration.mutants import IMAGE_MUTANTS, image_mutant, real_images
+from genbench.testing.mutants import IMAGE_MUTANTS, image_mutant, real_images
 from genbench.calibration.registry import CLAIM, Check, Profile, Scenario, calibration_check, register
 from genbench.gan.classifier import TrainedClassifier, reference_classifier
 from genbench.gan.data import evaluation_data

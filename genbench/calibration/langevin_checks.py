@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from genbench._runtime import make_generator
-from genbench.calibration.mutants import KERNEL_MUTANTS, Kernel, kernel_mutant
+from genbench.testing.mutants import KERNEL_MUTANTS, Kernel, kernel_mutant
 from genbench.calibration.registry import Profile, Scenario, calibration_check
 from genbench.langevin import theory
 from genbench.langevin.posterior import mala_posterior_sampler

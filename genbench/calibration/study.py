@@ -1,7 +1,7 @@
 """The calibration study's runner: plan the trials, run each one (a pure function), summarise, write.
 
 Every statistical check (``genbench.calibration.registry``) is run K times on correct inputs
-and on each deliberately broken input of the catalogue (``genbench.calibration.mutants``). On
+and on each deliberately broken input of the catalogue (``genbench.testing.mutants``). On
 correct inputs the fraction of rejections estimates the check's false-alarm rate; on each mutant
 its detection rate. Nothing is retried: one seed, one test, one verdict. The study's own verdict
 controls its family-wise error (``genbench.calibration.summary``).
@@ -35,7 +35,7 @@ from genbench._io import output_dir, write_json
 from genbench._validate import positive_int, probability
 from genbench.calibration.gan_checks import gan_context
 from genbench.calibration.langevin_checks import MUTANT_SEED_OFFSET
-from genbench.calibration.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS
+from genbench.testing.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS
 from genbench.calibration.registry import Check, Profile, checks, get_check, get_profile
 from genbench.calibration.results import CalibrationStudy, Provenance, Trial
 from genbench.calibration.summary import CONFIDENCE, FAMILY_LEVEL, coverage, planned_false_alarm_seeds, summarise

@@ -26,7 +26,7 @@ import scipy.stats
 
 from genbench import stats
 from genbench._validate import positive_int, probability
-from genbench.calibration.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS
+from genbench.testing.mutants import IMAGE_MUTANTS, KERNEL_MUTANTS
 from genbench.calibration.registry import Check
 from genbench.calibration.results import (
     CalibrationStudy,

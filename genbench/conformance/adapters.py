@@ -11,7 +11,7 @@ Each public factory follows the adapter protocol (``factory(target) -> run``, se
   one point whose log-likelihood is zero, so every "minibatch" is the full batch and the gradient
   estimate is exact: SGLD's step x + μ·∇log π(x) + √(2μ)·ξ is then ULA.
 * ``mutant(name)`` (``ula`` or ``exact`` by the mutant's family): a kernel of
-  ``genbench.calibration.mutants.KERNEL_MUTANTS`` driven by ``genbench.langevin.sample_ula``.
+  ``genbench.testing.mutants.KERNEL_MUTANTS`` driven by ``genbench.langevin.sample_ula``.
   The mutants are written for Gaussian targets; on a mixture the adapter runs genbench's correct
   sampler of the same family instead, so those rows must pass and every rejection comes from the bug.
 * ``broken_blackjax_mala`` (kind ``exact``): BlackJAX's MALA parts with the acceptance ratio
@@ -212,14 +212,14 @@ def blackjax_sgld(target: Target) -> RunFn:
 
 def mutant_names() -> list[str]:
     """Names of the calibration catalogue's kernel mutants."""
-    from genbench.calibration.mutants import KERNEL_MUTANTS
+    from genbench.testing.mutants import KERNEL_MUTANTS
 
     return [m.name for m in KERNEL_MUTANTS]
 
 
 def mutant(name: str) -> Callable[[Target], RunFn]:
     """The kernel mutant ``name`` as an adapter factory; its kind is 'ula' or 'exact' (MALA family)."""
-    from genbench.calibration.mutants import kernel_mutant
+    from genbench.testing.mutants import kernel_mutant
 
     spec = kernel_mutant(name)
 
@@ -248,7 +248,7 @@ def mutant(name: str) -> Callable[[Target], RunFn]:
 
 def mutant_kind(name: str) -> str:
     """The conformance kind a mutant impersonates: 'ula' for ULA kernels, 'exact' for MALA ones."""
-    from genbench.calibration.mutants import kernel_mutant
+    from genbench.testing.mutants import kernel_mutant
 
     return "ula" if kernel_mutant(name).family == "ula" else "exact"
 
