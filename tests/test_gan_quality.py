@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,8 @@ from genbench.gan import classifier as clf_mod
 from genbench.gan import quality
 from genbench.gan.data import MnistData, hold_out, load_mnist
 from genbench.gan.metrics import diversity as diversity_mod
+from genbench.gan.metrics import registry
+from genbench.gan.metrics.base import EvaluationInputs
 from genbench.gan.metrics.family import holm
 from genbench.gan.train import TrainConfig, build_models, train_gan
 from genbench.testing import offset_seed
@@ -709,3 +712,48 @@ def test_broken_inputs_exceed_the_effects_their_power_was_planned_for(real_sets,
     rows.append(("diversity collapse: -(permutation s.d.)", -sd, -0.03))
     print("\n" + "\n".join(f"{name}: {value:.4g} (planned for >= {floor:g})" for name, value, floor in rows))
     assert all(value >= floor for _, value, floor in rows), rows
+
+
+# ------------------------------------------------------------------------------------ adding a metric
+
+
+@dataclass(frozen=True)
+class _MeanIntensityResult:
+    """A toy metric, written as docs/gan_quality.md says a new one is: a frozen result with a p-value."""
+
+    t: float
+    p_value: float
+    alpha: float
+    null_hypothesis: str = "generated and real images have the same mean pixel intensity"
+
+    @property
+    def rejected(self) -> bool:
+        return self.p_value <= self.alpha
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {"t": self.t, "p_value": self.p_value, "alpha": self.alpha, "null_hypothesis": self.null_hypothesis}
+
+    def summary_line(self) -> str:
+        return f"mean intensity: Welch t {self.t:.3g}, p={self.p_value:.3g}"
+
+
+def _mean_intensity(inputs: EvaluationInputs) -> _MeanIntensityResult:
+    fake, real = inputs.fake.mean(dim=(1, 2, 3)).numpy(), inputs.real.mean(dim=(1, 2, 3)).numpy()
+    t, p = scipy.stats.ttest_ind(fake, real, equal_var=False)
+    return _MeanIntensityResult(float(t), float(p), inputs.alpha)
+
+
+def test_a_metric_added_by_one_registration_line_reaches_every_output(heldout, order, ref_clf, train_split,
+                                                                       monkeypatch) -> None:
+    """Adding a GAN metric is one module plus one register(...) line: it then appears as report.<name>, in
+    quality.json, in the printed summary and in the family verdict (whatever its outcome: not asserted)."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))  # the test's registration is undone after
+    registry.register("mean_intensity", _mean_intensity, test=True)
+    fake = heldout.images[order[:FAMILY_N]]
+    rest = heldout.take(order[FAMILY_N:], "held-out digits other than the 'generated' ones")
+    q = quality.evaluate_generator(fake, rest, train_split, n=FAMILY_N, seed=0, alpha=FAMILY_ALPHA, classifier=ref_clf)
+    assert isinstance(q.mean_intensity, _MeanIntensityResult)
+    assert q.family.names[-1] == "mean_intensity" and len(q.family.names) == 6
+    assert q.check_alpha == pytest.approx(FAMILY_ALPHA / 6) and q.mean_intensity.alpha == q.check_alpha
+    assert json.loads(json.dumps(q.to_dict()))["mean_intensity"]["p_value"] == q.mean_intensity.p_value
+    assert "mean intensity: Welch t" in q.summary()
