@@ -1,5 +1,5 @@
 """Atomic file output: every artefact is written to a temporary sibling, then renamed into place,
-so an interrupted run never leaves a half-written file behind."""
+so an interrupted run never leaves a half-written file behind; and genbench's one cache folder."""
 
 from __future__ import annotations
 
@@ -15,6 +15,15 @@ from typing import Any
 import numpy as np
 
 from genbench.errors import ParameterError
+
+
+CACHE_ENV = "GENBENCH_CACHE"  # the one variable naming genbench's cache (data, classifier, compiled kernels)
+
+
+def cache_root() -> Path:
+    """genbench's cache folder: ``$GENBENCH_CACHE`` if set, else ``~/.cache/genbench``."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "genbench"
 
 
 def current_umask() -> int:

