@@ -271,14 +271,15 @@ def test_documented_commands_run_in_a_quick_form(doc: Path, tmp_path: Path, monk
             argv = genbench_argv(command)
             if argv is None:
                 continue
+            # A documented scratch path (/tmp/...) goes into this test's folder: a run must not meet an earlier
+            # run's outputs (the commands refuse to clobber them), and commands of one page share it. Only the
+            # documented arguments: quick_form adds paths of its own (the checkout's benchmarks/).
+            argv = [str(tmp_path / a[len("/tmp/"):]) if a.startswith("/tmp/") else a for a in argv]
             quick = quick_form(argv)
             if isinstance(quick, str):
                 continue  # covered where `quick` says
             ran += 1
             quick = [f"out{ran}" if a == PLACEHOLDERS["DIR"] else a for a in quick]  # DIR: the reader's own folder
-            # A documented scratch path (/tmp/...) goes into this test's folder: a run must not meet an earlier
-            # run's outputs (the commands refuse to clobber them), and commands of one page share it.
-            quick = [str(tmp_path / a[len("/tmp/"):]) if a.startswith("/tmp/") else a for a in quick]
             for i, a in enumerate(quick):  # a documented baseline or input JSON: the run made just before
                 if a.endswith(".json") and quick[i - 1] in ("gate", "--baseline") and not Path(a).exists() and last_json:
                     Path(a).write_bytes(last_json.read_bytes())
