@@ -33,6 +33,7 @@ import genbench.planning as _pw
 from genbench.planning import DEFAULT_ALPHA, DEFAULT_POWER
 from genbench.wishart import cov_lr_statistic, cov_null_pvalue
 from genbench.testing._grammar import warn_renamed
+from genbench.testing import gaussian_planning
 from genbench.testing._result import CheckResult
 from genbench.testing.gaussian_planning import (  # each check's planners, offered beside it
     mean_required_samples,
@@ -62,18 +63,7 @@ __all__ = [
     "assert_gaussian",
     "assert_ula_law",
     "assert_stationary",
-    "mean_required_samples",
-    "mean_detectable_effect",
-    "mean_hotelling_required_samples",
-    "mean_hotelling_detectable_effect",
-    "cov_required_samples",
-    "cov_detectable_effect",
-    "gaussian_required_samples",
-    "gaussian_detectable_effect",
-    "ula_law_required_samples",
-    "ula_law_detectable_effect",
-    "stationary_required_samples",
-    "stationary_detectable_effect",
+    *gaussian_planning.__all__,
 ]
 
 
