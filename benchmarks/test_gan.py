@@ -128,7 +128,7 @@ def _custom_stepper(device: torch.device, step_fn: Callable[..., torch.Tensor], 
 @pytest.mark.parametrize("variant", ["dataloader", "before", "preloaded"])
 def test_train_step(run: Any, device: torch.device, profile: Profile, variant: str) -> None:
     """One G+D step: the assignment's loop (DataLoader + PIL + textbook step), genbench's step before the speed
-    work, and today's default (``gan train``'s step mode "auto": two threads on a CPU allowed >= 2, else eager)."""
+    work, and today's default (``gan train``'s step mode "auto": the fused step on a CPU, two threads where allowed)."""
     if variant == "dataloader":
         batches, step = _stream(device, "dataloader"), _custom_stepper(device, _assignment_step, adam="default")
     elif variant == "before":
@@ -194,6 +194,13 @@ def _item_sync_stepper(device: torch.device) -> Step:
     return call
 
 
+def _two_thread_fused_stepper(device: torch.device) -> Step:
+    """The fused step as train_gan makes it on a 2-core CPU: built while torch allows 2 threads (so it takes a
+    second thread for D's pieces), then run with one intra-op thread per thread."""
+    with _threads(2):
+        return _stepper(device, "fused")
+
+
 # knob -> (how the stepper is built, batches shuffled?, intra-op threads or None for the suite's setting)
 KNOBS: dict[str, tuple[Callable[[torch.device], Step], bool, int | None]] = {
     "before": (lambda d: _custom_stepper(d, _before_step), False, None),  # the reference of every ratio
@@ -207,7 +214,9 @@ KNOBS: dict[str, tuple[Callable[[torch.device], Step], bool, int | None]] = {
     "shuffled_batches": (lambda d: _stepper(d, "eager"), True, None),  # index_select copies vs views of the stored order
     "intraop_threads=1": (lambda d: _stepper(d, "eager"), False, 1),
     "intraop_threads=2": (lambda d: _stepper(d, "eager"), False, 2),
-    "two_thread_step": (lambda d: _stepper(d, "parallel"), False, 1),  # one intra-op thread per half, as train_gan runs it
+    "two_thread_step": (lambda d: _stepper(d, "parallel"), False, 1),  # one intra-op thread per half, as train_gan ran it
+    "fused_step_one_thread": (lambda d: _stepper(d, "fused"), False, 1),  # written-out products, all on one thread
+    "fused_step_two_threads": (_two_thread_fused_stepper, False, 1),  # today's default on a CPU allowed >= 2 threads
 }
 
 

@@ -135,15 +135,98 @@ def test_optimizers_and_step_modes() -> None:
 
 
 def test_auto_step_mode() -> None:
-    """auto: the two-thread step on a CPU allowed >= 2 threads, the serial one otherwise (and on CUDA)."""
-    assert resolve_step_mode("auto", torch.device("cpu")) == "eager"  # the one_thread fixture
+    """auto: the fused step on a CPU at any thread count (it runs inline on one), the serial one on CUDA."""
+    assert resolve_step_mode("auto", torch.device("cpu")) == "fused"  # the one_thread fixture
     torch.set_num_threads(2)
-    assert resolve_step_mode("auto", torch.device("cpu")) == "parallel"
+    assert resolve_step_mode("auto", torch.device("cpu")) == "fused"
     assert resolve_step_mode("auto", torch.device("cuda")) == "eager"
     assert resolve_step_mode("eager", torch.device("cpu")) == "eager"
-    with step_threads("parallel"):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == 2
+    for mode in ("parallel", "fused"):
+        with step_threads(mode):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+
+
+def _fused_run(train_data: MnistData, mode: str, threads: int, steps: int = 6, opt: str = "adam", seed: int = 5) -> tuple:
+    """(stats, G, D, opt_g, opt_d) after ``steps`` full batches and one of 10 digits, the step made with ``threads`` threads."""
+    batches = [train_data.images[i * 64 : (i + 1) * 64] for i in range(steps)] + [train_data.images[:10]]
+    g, d = build_models(seed)
+    if opt == "adam":
+        og, od = build_optimizers(g, d)
+    else:  # SGD(lr=1): a parameter's change is minus its gradient, so gradients are compared directly
+        og, od = torch.optim.SGD(g.parameters(), lr=1.0), torch.optim.SGD(d.parameters(), lr=1.0)
+    torch.set_num_threads(threads)
+    step = make_step(g, d, og, od, mode=mode)
+    noise = torch.Generator().manual_seed(1)
+    with step_threads(mode):
+        stats = torch.stack([step(b, sample_noise(b.shape[0], noise)) for b in batches])
+    return stats, g, d, og, od
+
+
+def _max_rel_diff(a: torch.nn.Module, b: torch.nn.Module) -> float:
+    return max(float((x - y).abs().max() / y.abs().max()) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_fused_step_agrees_with_the_serial_step(train_data: MnistData) -> None:
+    """The fused step is the same Adam step to float32 rounding; on one thread and on two it is bit-identical."""
+    e_stats, e_g, e_d, e_og, e_od = _fused_run(train_data, "eager", 1)
+    one = _fused_run(train_data, "fused", 1)  # inline: every piece on the calling thread
+    two = _fused_run(train_data, "fused", 2)  # a second thread takes D's pieces
+    assert all(_state_equal(a, b) for a, b in zip([one[0], *(m.state_dict() for m in one[1:])],
+                                                   [two[0], *(m.state_dict() for m in two[1:])]))
+    f_stats, f_g, f_d, f_og, f_od = two
+    # Rounding differences of ~1e-7 per product, grown over 7 Adam steps (whose first steps are ~lr*sign(grad)).
+    torch.testing.assert_close(f_stats, e_stats, rtol=1e-5, atol=1e-6)
+    assert _max_rel_diff(f_g, e_g) < 1e-4 and _max_rel_diff(f_d, e_d) < 1e-4
+    for fo, eo in ((f_og, e_og), (f_od, e_od)):  # every parameter stepped once per step, moments alike
+        fs, es = fo.state_dict()["state"], eo.state_dict()["state"]
+        assert fs.keys() == es.keys() and all(float(fs[k]["step"]) == float(es[k]["step"]) == 7 for k in fs)
+        for k in fs:
+            torch.testing.assert_close(fs[k]["exp_avg"], es[k]["exp_avg"], rtol=1e-3, atol=1e-9)
+
+
+class _GradRecorder(torch.optim.Optimizer):
+    """An "optimiser" that records each gradient it is given and moves nothing (gradients compared exactly)."""
+
+    def __init__(self, params) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(params, {})
+        self.grads: dict[int, torch.Tensor] = {}
+
+    def step(self, closure=None) -> None:  # type: ignore[no-untyped-def,override]
+        for group in self.param_groups:
+            for i, p in enumerate(group["params"]):
+                if p.grad is not None:
+                    assert i not in self.grads, "a parameter was given a gradient twice in one step"
+                    self.grads[i] = p.grad.detach().clone()
+
+
+@pytest.mark.parametrize("regime", ["normal", "saturated_real", "saturated_fake"])
+def test_fused_step_gradients_equal_autograds(train_data: MnistData, regime: str) -> None:
+    """The gradients the fused step hands each optimiser are autograd's, including where D saturates
+    (p == 1 or 0 in float32, where BCE's clamp decides the gradient)."""
+    runs = {}
+    for mode in ("eager", "fused"):
+        g, d = build_models(7)
+        if regime != "normal":
+            with torch.no_grad():
+                d.net[5].bias.fill_(60.0 if regime == "saturated_real" else -60.0)
+        og, od = _GradRecorder(g.parameters()), _GradRecorder(d.parameters())
+        stats = make_step(g, d, og, od, mode=mode)(train_data.images[:64], sample_noise(64, torch.Generator().manual_seed(2)))
+        runs[mode] = (stats, [og.grads[i] for i in range(6)] + [od.grads[i] for i in range(6)])
+    torch.testing.assert_close(runs["fused"][0], runs["eager"][0], rtol=1e-6, atol=0)
+    for fused, eager in zip(runs["fused"][1], runs["eager"][1]):
+        # float32 products grouped differently: errors ~1e-7 of the largest term of each sum
+        torch.testing.assert_close(fused, eager, rtol=1e-4, atol=1e-5 * float(eager.abs().max()))
+        if regime != "normal":  # BCE's clamp makes gradients exactly zero: the fused step must agree on which
+            assert torch.equal(fused == 0, eager == 0)
+
+
+def test_fused_step_refuses_other_models() -> None:
+    g, d = build_models(0)
+    d.net[2] = torch.nn.LeakyReLU(0.1)
+    og, od = build_optimizers(g, d)
+    with pytest.raises(ParameterError, match="step mode 'fused' needs the assignment's Generator and Discriminator"):
+        make_step(g, d, og, od, mode="fused")
 
 
 def test_parallel_step_is_bit_identical_to_the_serial_step(train_data: MnistData) -> None:
@@ -381,7 +464,7 @@ def test_existing_checkpoint_needs_resume_or_overwrite(tmp_path: Path, train_dat
     assert train_gan(_cfg(epochs=1, seed=9), out, overwrite=True, quiet=True, data=train_data).steps == 5
 
 
-@pytest.mark.parametrize("mode", ["eager", "parallel"])
+@pytest.mark.parametrize("mode", ["eager", "parallel", "fused"])
 def test_divergence_is_an_error_and_keeps_nothing_half_written(tmp_path: Path, train_data: MnistData, mode: str) -> None:
     nan = MnistData(torch.full((64, 1, 28, 28), float("nan")), train_data.labels[:64], "nan", "train", train_data.pixels[:64])
     with pytest.raises(DivergenceError, match="non-finite discriminator output at step 1"):
@@ -398,7 +481,7 @@ def test_divergence_is_an_error_and_keeps_nothing_half_written(tmp_path: Path, t
         ({"lr": float("nan")}, ParameterError, "lr"),
         ({"betas": (0.5, 1.0)}, ParameterError, "betas"),
         ({"seed": -1}, ParameterError, "seed"),
-        ({"step_mode": "fast"}, ParameterError, "step_mode must be one of auto, eager, parallel, compile, cuda_graph"),
+        ({"step_mode": "fast"}, ParameterError, "step_mode must be one of auto, eager, parallel, fused, compile, cuda_graph"),
         ({"subset": 0}, ParameterError, "subset"),
     ],
 )

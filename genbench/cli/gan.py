@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 # The assignment's defaults (genbench.gan.state.TrainConfig) and the step modes (genbench.gan.step),
 # kept here so that building the parser imports no torch; tests/test_cli.py checks they agree.
-STEP_MODES = ("auto", "eager", "parallel", "compile", "cuda_graph")
+STEP_MODES = ("auto", "eager", "parallel", "fused", "compile", "cuda_graph")
 _DEFAULTS = SimpleNamespace(epochs=30, batch_size=64, lr=2e-4, seed=42, device="cpu", data="auto", step_mode="auto")
 
 
@@ -62,8 +62,10 @@ def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
                    help="draw a seeded permutation of the digits every epoch (the assignment's DataLoader reads them in stored order)")
     p.add_argument("--sample-every", type=int, default=None, metavar="K", help="also write OUT/grids/epoch_NNNN.png every K epochs")
     p.add_argument("--step-mode", choices=STEP_MODES, default=_DEFAULTS.step_mode,
-                   help="auto (default: parallel on a CPU with >= 2 threads, else eager), eager, parallel (CPU: G's and D's "
-                        "halves of each step on two threads; same weights), compile (torch.compile) or cuda_graph")
+                   help="auto (default: fused on a CPU, eager on CUDA), eager, parallel (CPU: G's and D's halves of each step "
+                        "on two threads; eager's weights bit for bit), fused (CPU: the step's matrix products shared between "
+                        "its halves and balanced over two threads; eager's weights to float32 rounding), compile "
+                        "(torch.compile) or cuda_graph")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="start again even if OUT/checkpoint.pt exists")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")

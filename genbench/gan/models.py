@@ -8,6 +8,7 @@ from torch import nn
 LATENT_DIM = 100
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_PIXELS = 28 * 28
+LEAKY_SLOPE = 0.2  # D's LeakyReLU negative slope
 
 
 class Generator(nn.Module):
@@ -40,9 +41,9 @@ class Discriminator(nn.Module):
         self.net = nn.Sequential(
             nn.Flatten(),
             nn.Linear(IMAGE_PIXELS, 512),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(LEAKY_SLOPE),
             nn.Linear(512, 256),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(LEAKY_SLOPE),
             nn.Linear(256, 1),
             nn.Sigmoid(),
         )

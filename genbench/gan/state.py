@@ -33,9 +33,11 @@ class TrainConfig:
     data: str = "auto"
     max_steps: int | None = None  # stop after this many optimiser steps in total (checkpointed there)
     subset: int | None = None  # train on a seeded random subset of this many digits (quick runs, tests)
-    # "auto" (parallel on a CPU with >= 2 threads, else eager), "eager", "parallel" (CPU: the step's two
-    # halves on two threads), "compile" (torch.compile) or "cuda_graph" (CUDA only); all but compile
-    # give bit-identical weights, so a resumed run may change it.
+    # "auto" (fused on a CPU, else eager), "eager", "parallel" (CPU: the step's two halves on two
+    # threads), "fused" (CPU: its matrix products written out and balanced over two threads),
+    # "compile" (torch.compile) or "cuda_graph" (CUDA only). eager, parallel and cuda_graph give
+    # bit-identical weights; fused and compile agree with them to float32 rounding. A resumed run may
+    # change it.
     step_mode: str = "auto"
     # The assignment's DataLoader(dataset, batch_size=64) does not shuffle: every epoch reads the
     # digits in their stored order. True draws a fresh seeded permutation per epoch instead.

@@ -1,5 +1,7 @@
 """The assignment's GAN training step: G and D built from a seed, their Adam optimisers, and one
-G-then-D step run eagerly, on two CPU threads, compiled (``torch.compile``) or replayed as a CUDA graph.
+G-then-D step run eagerly, on two CPU threads (autograd's operations, or ``fused``: the step's
+matrix products written out and shared between its halves), compiled (``torch.compile``) or replayed
+as a CUDA graph.
 
 The step is the seed's (its bugs fixed): G step first, BCE of D(G(z)) against "real" labels; then
 the D step, BCE of D on the real batch against ones plus BCE of D on the *same* step's fakes against
@@ -9,7 +11,8 @@ Both halves of a step start from the same point: the G step changes only G, and 
 fakes made before it. So D's forward on the fakes serves both halves, and the two halves' backward
 passes and updates can run side by side (``mode="parallel"``) as long as D's weights change only
 after G's backward pass has read them. Every mode but ``compile`` computes the same operations on
-the same inputs as the serial step and gives bit-identical weights.
+the same inputs as the serial step and gives bit-identical weights, except ``fused`` (the same
+arithmetic grouped differently: agrees with ``eager`` to float32 rounding, see _fused_step).
 """
 
 from __future__ import annotations
@@ -20,20 +23,23 @@ from typing import Any
 import contextlib
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from genbench._runtime import resolve_device
 from genbench._validate import choice, positive_int
 from genbench.errors import ParameterError
-from genbench.gan.models import LATENT_DIM, Discriminator, Generator
+from genbench.gan.models import LATENT_DIM, LEAKY_SLOPE, Discriminator, Generator
 
 #: Per-step statistics, in the order train_step returns them.
 STATS = ("d_loss", "g_loss", "d_real", "d_fake")
 #: "auto" resolves per device (see resolve_step_mode); the others are what make_step runs.
-STEP_MODES = ("auto", "eager", "parallel", "compile", "cuda_graph")
+STEP_MODES = ("auto", "eager", "parallel", "fused", "compile", "cuda_graph")
+#: Modes whose weights are bit-identical to "eager" (a resumed run may switch between them freely).
+BIT_IDENTICAL_MODES = ("eager", "parallel", "cuda_graph")
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -101,11 +107,13 @@ def train_step(
 
 
 def resolve_step_mode(mode: str, device: torch.device) -> str:
-    """The step mode ``mode`` stands for on ``device``: "auto" is "parallel" on a CPU with >= 2 torch threads, else "eager"."""
+    """The step mode ``mode`` stands for on ``device``: "auto" is "fused" on a CPU, "eager" elsewhere."""
     mode = choice("step_mode", mode, STEP_MODES)
     if mode != "auto":
         return mode
-    return "parallel" if device.type == "cpu" and torch.get_num_threads() >= 2 else "eager"
+    # "fused" on any CPU thread count: it runs the same operations inline on one thread, so a run's
+    # numbers do not depend on how many threads the machine allowed.
+    return "fused" if device.type == "cpu" else "eager"
 
 
 def make_step(
@@ -117,7 +125,7 @@ def make_step(
     mode: str = "eager",
     batch_size: int = 64,
 ) -> StepFn:
-    """A callable ``step(real, z) -> stats`` running ``train_step`` eagerly, on two threads, compiled, or as a CUDA graph."""
+    """A callable ``step(real, z) -> stats`` running ``train_step`` eagerly, on two threads, fused, compiled, or as a CUDA graph."""
     dev = next(gen.parameters()).device
     mode = resolve_step_mode(choice("mode", mode, STEP_MODES), dev)
 
@@ -128,6 +136,8 @@ def make_step(
         return eager
     if mode == "parallel":
         return _parallel_step(gen, disc, opt_g, opt_d)
+    if mode == "fused":
+        return _fused_step(gen, disc, opt_g, opt_d)
     if mode == "compile":
         compiled = torch.compile(train_step, mode="reduce-overhead" if dev.type == "cuda" else "default")
 
@@ -185,11 +195,155 @@ def _parallel_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optim
     return step
 
 
+class _Inline:
+    """A stand-in for a one-worker executor that runs each task when it is submitted (one-thread CPUs)."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        fut: Future[Any] = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the future, as an executor does
+            fut.set_exception(exc)
+        return fut
+
+
+def _assignment_layers(gen: Generator, disc: Discriminator) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """G's and D's (weight, bias) tensors in layer order; ParameterError unless the models are the assignment's."""
+    g_kinds = (nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear, nn.Tanh)
+    d_kinds = (nn.Flatten, nn.Linear, nn.LeakyReLU, nn.Linear, nn.LeakyReLU, nn.Linear, nn.Sigmoid)
+    g_net, d_net = getattr(gen, "net", ()), getattr(disc, "net", ())
+    ok = (len(g_net) == len(g_kinds) and all(type(m) is k for m, k in zip(g_net, g_kinds))
+          and len(d_net) == len(d_kinds) and all(type(m) is k for m, k in zip(d_net, d_kinds))
+          and d_net[2].negative_slope == d_net[4].negative_slope == LEAKY_SLOPE)
+    if not ok:
+        raise ParameterError("step mode 'fused' needs the assignment's Generator and Discriminator (genbench.gan.models); "
+                             "use step mode 'eager' or 'parallel' for other models")
+    g = [t for i in (0, 2, 4) for t in (g_net[i].weight, g_net[i].bias)]
+    d = [t for i in (1, 3, 5) for t in (d_net[i].weight, d_net[i].bias)]
+    return g, d
+
+
+def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer) -> StepFn:
+    """``train_step`` as explicit matrix products over two threads: the same losses, gradients and Adam updates.
+
+    Autograd cannot do two things this step does (why it is written out rather than differentiated):
+    - D's backward pass on the fakes is shared by both halves. D ends in one logit, so for every sample
+      the gradient of either loss at any layer of D is that sample's d(logit)/d(layer) times a scalar,
+      the loss's gradient at the logit. One backward pass with unit output gradients serves G's loss
+      and D's loss on the fakes: 16.8 of 586 MFLOP a step fewer.
+    - The work is cut into pieces balanced over two threads (D on the real batch while G runs
+      forward; D's weight gradients while G runs backward; G's last layer's gradient and Adam update
+      beside G's first two), with one sync per hand-over instead of one per operation.
+    Elementwise backward steps use autograd's own kernels (aten.*_backward), so the only difference to
+    ``eager`` is the grouping of products (relative 1e-6 per step; tests/test_gan_train.py checks it).
+    Each Adam is stepped on disjoint parameter subsets (parameters with no gradient are skipped): the
+    same per-parameter update, moments and step counts as one call.
+    """
+    if next(gen.parameters()).device.type != "cpu":
+        raise ParameterError("step mode 'fused' runs on CPU; on CUDA use step mode 'eager', 'compile' or 'cuda_graph'")
+    (W1, b1, W2, b2, W3, b3), (V1, c1, V2, c2, V3, c3) = _assignment_layers(gen, disc)
+    g_first, g_last, d_params = [W1, b1, W2, b2], [W3, b3], [V1, c1, V2, c2, V3, c3]
+    aten = torch.ops.aten
+    mean = 1  # torch's Reduction::Mean, as F.binary_cross_entropy(..., reduction="mean") passes it
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genbench-gan-fused") if torch.get_num_threads() >= 2 else None
+    labels: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # batch size -> (ones, zeros, 1.0)
+
+    def logit_grad(p: torch.Tensor, target: torch.Tensor, one: torch.Tensor) -> torch.Tensor:
+        """d BCE(sigmoid(a), target) / da per sample, as autograd computes it (BCE's clamp included)."""
+        return aten.sigmoid_backward(aten.binary_cross_entropy_backward(one, p, target, None, mean), p)
+
+    def d_forward(x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        a1 = torch.addmm(c1, x, V1.t())
+        e1 = F.leaky_relu(a1, LEAKY_SLOPE)
+        a2 = torch.addmm(c2, e1, V2.t())
+        e2 = F.leaky_relu(a2, LEAKY_SLOPE)
+        return a1, e1, a2, e2, torch.sigmoid(torch.addmm(c3, e2, V3.t()))
+
+    def leaky_back(grad: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return aten.leaky_relu_backward(grad, a, LEAKY_SLOPE, False)
+
+    @torch.no_grad()
+    def step(real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        b = real.shape[0]
+        if b not in labels:
+            labels[b] = (torch.ones(b, 1), torch.zeros(b, 1), torch.ones(()))
+        ones, zeros, one = labels[b]
+        for p in g_first + g_last:
+            p.grad = None  # each half's Adam call updates exactly the parameters given gradients below
+        x_real = real.reshape(b, -1)
+        pool = worker if worker is not None else _Inline()
+        pending: list[Future[Any]] = []
+
+        def real_half() -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+            # D's loss on the real batch, and its gradient for D's weights (independent of the fakes).
+            a1, e1, a2, e2, p = d_forward(x_real)
+            loss = F.binary_cross_entropy(p, ones)  # raises on a NaN probability before any update, as eager does
+            s = logit_grad(p, ones, one)
+            g_a2 = leaky_back(s * V3, a2)
+            g_a1 = leaky_back(g_a2 @ V2, a1)
+            return p, loss, [g_a1.t() @ x_real, g_a1.sum(0), g_a2.t() @ e1, g_a2.sum(0), s.t() @ e2, s.sum(0)]
+
+        try:
+            pending.append(on_real := pool.submit(real_half))
+            h1 = torch.relu(torch.addmm(b1, z, W1.t()))
+            h2 = torch.relu(torch.addmm(b2, h1, W2.t()))
+            x = torch.tanh(torch.addmm(b3, h2, W3.t()))
+            a1, e1, a2, e2, p = d_forward(x)
+            g_loss, fake_loss = F.binary_cross_entropy(p, ones), F.binary_cross_entropy(p, zeros)
+            s_g, s_d = logit_grad(p, ones, one), logit_grad(p, zeros, one)
+            # d(logit)/d(a2) and d(logit)/d(a1) per sample: the backward pass both losses share.
+            v_a2 = leaky_back(V3.expand(b, -1), a2)
+            v_a1 = leaky_back(v_a2 @ V2, a1)
+            p_real, real_loss, d_grads = on_real.result()
+
+            def fake_part() -> None:  # D's loss on the fakes: its gradient for D's weights, added in place
+                g_a1, g_a2 = s_d * v_a1, s_d * v_a2
+                d_grads[0].addmm_(g_a1.t(), x)
+                d_grads[1].add_(g_a1.sum(0))
+                d_grads[2].addmm_(g_a2.t(), e1)
+                d_grads[3].add_(g_a2.sum(0))
+                d_grads[4].addmm_(s_d.t(), e2)
+                d_grads[5].add_(s_d.sum(0))
+
+            pending.append(pool.submit(fake_part))
+            v_x = v_a1 @ V1  # the last read of D's weights by G's half: D's update may follow
+            g_a3 = aten.tanh_backward(s_g * v_x, x)
+
+            def d_update() -> torch.Tensor:
+                _set_grads(d_params, d_grads)
+                opt_d.step()
+                d_loss = real_loss + fake_loss
+                return torch.stack([d_loss, g_loss, p_real.mean(), p.mean()])
+
+            pending.append(stats := pool.submit(d_update))
+            g_h2 = aten.threshold_backward(g_a3 @ W3, h2, 0)  # the last read of W3: its update may follow
+
+            def g_last_update() -> None:
+                _set_grads(g_last, [g_a3.t() @ h2, g_a3.sum(0)])
+                opt_g.step()  # W3 and b3 only: G's other parameters have no gradient yet
+                for p_ in g_last:
+                    p_.grad = None
+
+            pending.append(last := pool.submit(g_last_update))
+            g_first_grads = [g_h2.t() @ h1, g_h2.sum(0)]
+            g_h1 = aten.threshold_backward(g_h2 @ W2, h1, 0)
+            g_first_grads = [g_h1.t() @ z, g_h1.sum(0), *g_first_grads]
+            last.result()
+            _set_grads(g_first, g_first_grads)
+            opt_g.step()  # W1, b1, W2, b2 only
+            return stats.result()
+        finally:
+            for fut in pending:  # nothing of this step may still run once it has returned or raised
+                fut.exception()  # waits; an exception of its own was already raised by .result() above
+
+    return step
+
+
 @contextlib.contextmanager
 def step_threads(mode: str) -> Iterator[None]:
-    """Within the block, give each half of a "parallel" step half of torch's intra-op threads (restored after)."""
+    """Within the block, give each half of a "parallel" or "fused" step half of torch's intra-op threads (restored after)."""
     before = torch.get_num_threads()
-    if mode == "parallel":
+    if mode in ("parallel", "fused"):
         torch.set_num_threads(max(1, before // 2))
     try:
         yield
