@@ -221,3 +221,10 @@ def test_smoke_the_runner_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
     gates.write_text('version = 1\n[[ratio]]\nname = "self"\nnumerator = "tiny.sum[n=1e3]@cpu"\ndenominator = "tiny.sum[n=1e3]@cpu"\nmin = 0.5\n')
     assert main(["bench", "gate", str(out), "--gates", str(gates), "--baseline", str(out)]) == 0
     assert "gate: ok" in capsys.readouterr().out
+    # An earlier run's JSON (often a baseline) is refused before any benchmarking, unless --overwrite.
+    before = out.read_bytes()
+    assert main(["bench", "--suite", str(suite), "--json", str(out), "--device", "cpu", "--threads", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "already exists" in err and "--overwrite" in err and out.read_bytes() == before
+    assert main(["bench", "--suite", str(suite), "--json", str(out), "--device", "cpu", "--threads", "1", "--overwrite"]) == 0
+    assert load_run(out).records[0].key == "tiny.sum[n=1e3]"

@@ -40,7 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--profile", choices=tuple(PROFILES), default="quick", help="quick (<= 5 min on 2 cores) or full")
-    p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON here (default: a temporary file)")
+    p.add_argument("--json", metavar="PATH", help="write pytest-benchmark's JSON here (default: a temporary file); "
+                   "an existing file is refused without --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the file given to --json if it exists")
     p.add_argument("--device", choices=DEVICES, default="all", help="run only CPU or CUDA variants (default all)")
     p.add_argument(
         "--threads",
@@ -93,6 +95,10 @@ def run_bench(args: argparse.Namespace) -> int:
     from genbench.bench.table import format_suite
 
     if args.json:
+        # Refuse before minutes of benchmarking, not after: an earlier run's JSON is often a baseline.
+        if Path(args.json).is_file() and not args.overwrite:
+            raise ParameterError(f"--json {args.json!r} already exists (an earlier run's results); pass --overwrite to "
+                                 "replace it, or choose another path")
         outcome = run_suite(
             args.json, profile=args.profile, device=args.device, keyword=args.keyword, suite=args.suite, quiet=not args.verbose,
             threads=args.threads, timer=args.timer,
