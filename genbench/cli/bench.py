@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from genbench.bench.profiles import PROFILES
+from genbench.errors import ParameterError
 
 # The parser's choices and defaults, kept here so that building it imports no numpy, scipy or torch;
 # tests/test_cli.py checks they equal the library's (bench.suite.DEVICES/TIMERS, bench.gate.MIN_ROUNDS_BASELINE).
