@@ -175,6 +175,8 @@ def test_fused_step_agrees_with_the_serial_step(train_data: MnistData) -> None:
     assert all(_state_equal(a, b) for a, b in zip([one[0], *(m.state_dict() for m in one[1:])],
                                                    [two[0], *(m.state_dict() for m in two[1:])]))
     f_stats, f_g, f_d, f_og, f_od = two
+    # Grad mode is per thread: nothing the second thread computed may carry an autograd graph.
+    assert not f_stats.requires_grad and all(p.grad is None or not p.grad.requires_grad for p in [*f_g.parameters(), *f_d.parameters()])
     # Rounding differences of ~1e-7 per product, grown over 7 Adam steps (whose first steps are ~lr*sign(grad)).
     torch.testing.assert_close(f_stats, e_stats, rtol=1e-5, atol=1e-6)
     assert _max_rel_diff(f_g, e_g) < 1e-4 and _max_rel_diff(f_d, e_d) < 1e-4

@@ -207,6 +207,12 @@ class _Inline:
         return fut
 
 
+def _no_grad(fn: Callable[[], Any]) -> Any:
+    """Run ``fn`` with autograd off: grad mode is per thread, and the step's pieces touch leaf parameters."""
+    with torch.no_grad():
+        return fn()
+
+
 def _assignment_layers(gen: Generator, disc: Discriminator) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """G's and D's (weight, bias) tensors in layer order; ParameterError unless the models are the assignment's."""
     g_kinds = (nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear, nn.Tanh)
@@ -284,7 +290,7 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
             return p, loss, [g_a1.t() @ x_real, g_a1.sum(0), g_a2.t() @ e1, g_a2.sum(0), s.t() @ e2, s.sum(0)]
 
         try:
-            pending.append(on_real := pool.submit(real_half))
+            pending.append(on_real := pool.submit(_no_grad, real_half))
             h1 = torch.relu(torch.addmm(b1, z, W1.t()))
             h2 = torch.relu(torch.addmm(b2, h1, W2.t()))
             x = torch.tanh(torch.addmm(b3, h2, W3.t()))
@@ -305,7 +311,7 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
                 d_grads[4].addmm_(s_d.t(), e2)
                 d_grads[5].add_(s_d.sum(0))
 
-            pending.append(pool.submit(fake_part))
+            pending.append(pool.submit(_no_grad, fake_part))
             v_x = v_a1 @ V1  # the last read of D's weights by G's half: D's update may follow
             g_a3 = aten.tanh_backward(s_g * v_x, x)
 
@@ -315,7 +321,7 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
                 d_loss = real_loss + fake_loss
                 return torch.stack([d_loss, g_loss, p_real.mean(), p.mean()])
 
-            pending.append(stats := pool.submit(d_update))
+            pending.append(stats := pool.submit(_no_grad, d_update))
             g_h2 = aten.threshold_backward(g_a3 @ W3, h2, 0)  # the last read of W3: its update may follow
 
             def g_last_update() -> None:
@@ -324,7 +330,7 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
                 for p_ in g_last:
                     p_.grad = None
 
-            pending.append(last := pool.submit(g_last_update))
+            pending.append(last := pool.submit(_no_grad, g_last_update))
             g_first_grads = [g_h2.t() @ h1, g_h2.sum(0)]
             g_h1 = aten.threshold_backward(g_h2 @ W2, h1, 0)
             g_first_grads = [g_h1.t() @ z, g_h1.sum(0), *g_first_grads]
