@@ -255,7 +255,8 @@ def test_one_rank_ddp_equals_train_gan(tmp_path: Path, one_rank: DistContext) ->
     from genbench.gan.train import TrainConfig, load_checkpoint, train_gan
 
     data = worker.synthetic_digits(64)
-    cfg = TrainConfig(epochs=1, batch_size=16, seed=4, data="synthetic")
+    # DDP runs the eager step (autograd's backward is what DDP hooks into): compare with train_gan's eager step.
+    cfg = TrainConfig(epochs=1, batch_size=16, seed=4, data="synthetic", step_mode="eager")
     train_gan_ddp(cfg, tmp_path / "ddp", one_rank, quiet=True, data=data)
     train_gan(cfg, tmp_path / "plain", quiet=True, data=data)
     a, b = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt"), load_checkpoint(tmp_path / "plain" / "checkpoint.pt")
