@@ -502,6 +502,16 @@ def test_cuda_requests_without_cuda(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("mode", ["fused", "parallel"])
+def test_cpu_step_modes_refuse_cuda(monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """The CPU-only step modes are refused when the config is validated, before any work (CUDA faked here)."""
+    import genbench.gan.state as state
+
+    monkeypatch.setattr(state, "resolve_device", lambda device: torch.device("cuda"))
+    with pytest.raises(ParameterError, match=f"step_mode='{mode}' is a CPU step; on cuda use"):
+        _cfg(device="cuda", step_mode=mode).validated()
+
+
 # ---------------------------------------------------------------------------- CLI
 
 

