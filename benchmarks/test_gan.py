@@ -201,6 +201,12 @@ def _two_thread_fused_stepper(device: torch.device) -> Step:
         return _stepper(device, "fused")
 
 
+def _inline_fused_stepper(device: torch.device) -> Step:
+    """The fused step built while torch allows one thread: every piece runs inline on the calling thread."""
+    with _threads(1):
+        return _stepper(device, "fused")
+
+
 # knob -> (how the stepper is built, batches shuffled?, intra-op threads or None for the suite's setting)
 KNOBS: dict[str, tuple[Callable[[torch.device], Step], bool, int | None]] = {
     "before": (lambda d: _custom_stepper(d, _before_step), False, None),  # the reference of every ratio
@@ -215,7 +221,8 @@ KNOBS: dict[str, tuple[Callable[[torch.device], Step], bool, int | None]] = {
     "intraop_threads=1": (lambda d: _stepper(d, "eager"), False, 1),
     "intraop_threads=2": (lambda d: _stepper(d, "eager"), False, 2),
     "two_thread_step": (lambda d: _stepper(d, "parallel"), False, 1),  # one intra-op thread per half, as train_gan ran it
-    "fused_step_one_thread": (lambda d: _stepper(d, "fused"), False, 1),  # written-out products, all on one thread
+    "fused_step_one_thread": (_inline_fused_stepper, False, 1),  # written-out products, all on one thread
+    "fused_step_inline,intraop_threads=2": (_inline_fused_stepper, False, 2),  # the same, each product on 2 OpenMP threads
     "fused_step_two_threads": (_two_thread_fused_stepper, False, 1),  # today's default on a CPU allowed >= 2 threads
 }
 
