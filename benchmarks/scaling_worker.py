@@ -7,6 +7,7 @@ that make the same calls, told by rank 0 before each one whether another follows
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -84,8 +85,15 @@ def main(argv: list[str]) -> None:
 
     with process_group(device, environ=env(int(rank), int(world), int(port))) as ctx:
         call = make_call(workload, ctx, [int(s) for s in sizes])
-        while signal(ctx, False):
-            call()
+        try:
+            while signal(ctx, False):
+                call()
+        finally:
+            # The call holds DDP modules whose reducer uses the process group: free them before the group is
+            # destroyed, not at interpreter exit (where that order aborted a helper rank: "terminate called
+            # without an active exception", exit -6, once in CI under load).
+            del call
+            gc.collect()
 
 
 if __name__ == "__main__":

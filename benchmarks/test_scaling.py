@@ -14,6 +14,7 @@ On CUDA the variants with more ranks than GPUs skip.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -88,6 +89,8 @@ def _scaling(run: Any, device: torch.device, ranks: int, workload: Workload, nam
                 run(timed, workload, ctx.device, rounds=rounds, warmup_rounds=warmup, extra=extra)
             finally:
                 scaling_worker.signal(ctx, False)
+                del call, timed  # DDP modules (and their reducer) go before the process group does
+                gc.collect()
     finally:
         torch.set_num_threads(threads)
         for p in helpers:
