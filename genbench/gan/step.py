@@ -38,8 +38,6 @@ from genbench.gan.models import LATENT_DIM, LEAKY_SLOPE, Discriminator, Generato
 STATS = ("d_loss", "g_loss", "d_real", "d_fake")
 #: "auto" resolves per device (see resolve_step_mode); the others are what make_step runs.
 STEP_MODES = ("auto", "eager", "parallel", "fused", "compile", "cuda_graph")
-#: Modes whose weights are bit-identical to "eager" (a resumed run may switch between them freely).
-BIT_IDENTICAL_MODES = ("eager", "parallel", "cuda_graph")
 
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
