@@ -147,14 +147,11 @@ def test_auto_step_mode() -> None:
         assert torch.get_num_threads() == 2
 
 
-def _fused_run(train_data: MnistData, mode: str, threads: int, steps: int = 6, opt: str = "adam", seed: int = 5) -> tuple:
+def _fused_run(train_data: MnistData, mode: str, threads: int, steps: int = 6, seed: int = 5) -> tuple:
     """(stats, G, D, opt_g, opt_d) after ``steps`` full batches and one of 10 digits, the step made with ``threads`` threads."""
     batches = [train_data.images[i * 64 : (i + 1) * 64] for i in range(steps)] + [train_data.images[:10]]
     g, d = build_models(seed)
-    if opt == "adam":
-        og, od = build_optimizers(g, d)
-    else:  # SGD(lr=1): a parameter's change is minus its gradient, so gradients are compared directly
-        og, od = torch.optim.SGD(g.parameters(), lr=1.0), torch.optim.SGD(d.parameters(), lr=1.0)
+    og, od = build_optimizers(g, d)
     torch.set_num_threads(threads)
     step = make_step(g, d, og, od, mode=mode)
     noise = torch.Generator().manual_seed(1)
