@@ -18,6 +18,7 @@ from genbench.langevin import _native, _noise, mala_init, mala_step, sample_mala
 from genbench.langevin._fused import GaussianMALA, _Terms
 from genbench.targets import Gaussian, seed_target
 from genbench.testing import offset_seed
+from noise_oracle import splitmix64, step_uniforms
 
 NATIVE = _native.library() is not None
 needs_native = pytest.mark.skipif(not NATIVE, reason=f"fused C kernels unavailable: {_native.status()}")
@@ -91,10 +92,11 @@ def test_c_and_torch_normals_are_bit_identical(dtype: torch.dtype) -> None:
     lib = _native.library()
     sfx = "f64" if dtype == torch.float64 else "f32"
     k, pairs, m = 5, 1001, 2 * 1001 + 37  # odd sizes: vector loops and their scalar tails
-    u = torch.rand(k, m, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    keys = _noise.draw_keys(torch.Generator().manual_seed(1), k)
+    u = _noise.uniforms(keys, m, dtype)
     zc, lc = torch.empty(k, 2 * pairs, dtype=dtype), torch.empty(k, 37, dtype=dtype)
-    getattr(lib, f"normals_{sfx}")(k, m, 2 * pairs, 0, pairs, u.data_ptr(), zc.data_ptr())
-    getattr(lib, f"log_uniforms_{sfx}")(k, m, 2 * pairs, 0, 37, u.data_ptr(), lc.data_ptr(), 37)
+    getattr(lib, f"normals_{sfx}")(k, 2 * pairs, 0, pairs, keys.data_ptr(), zc.data_ptr())
+    getattr(lib, f"log_uniforms_{sfx}")(k, 2 * pairs, 0, 37, keys.data_ptr(), lc.data_ptr(), 37)
     zt = _noise.box_muller(u, pairs, torch.empty(k, 2 * pairs, dtype=dtype))
     assert torch.equal(zc, zt)
     assert torch.equal(lc, _noise.log_exact(1.0 - u[:, 2 * pairs :]))
@@ -110,7 +112,7 @@ def test_normals_are_standard_normal_and_a_broken_radius_is_rejected(dtype: torc
     from scipy import stats
 
     n = 200_000
-    u = torch.rand(1, 2 * n, generator=torch.Generator().manual_seed(offset_seed(2)), dtype=dtype)
+    u = _noise.uniforms(_noise.draw_keys(torch.Generator().manual_seed(offset_seed(2)), 1), 2 * n, dtype)
     z = _noise.box_muller(u, n, torch.empty(1, 2 * n, dtype=dtype)).double().numpy().ravel()
     assert stats.kstest(z, "norm").pvalue > 1e-5
     assert stats.pearsonr(z[0::2], z[1::2]).pvalue > 1e-5
@@ -118,7 +120,7 @@ def test_normals_are_standard_normal_and_a_broken_radius_is_rejected(dtype: torc
 
 
 def test_stream_is_the_documented_per_step_draw() -> None:
-    """Step t's noise is Box-Muller of that step's rand(m) (m = 2 ceil(d chains / 2) [+ chains for MALA])."""
+    """Step t's noise is Box-Muller of SplitMix64 uniforms keyed by the generator's t-th int64 (tests/noise_oracle.py)."""
     tgt = seed_target()
     chains, steps, mu = 3, 7, 0.05
     run = sample_ula(tgt, steps, mu, chains=chains, seed=4, keep="trace")
@@ -126,10 +128,25 @@ def test_stream_is_the_documented_per_step_draw() -> None:
     terms = _Terms(tgt, mu, torch.device("cpu"), torch.float64)
     x = torch.zeros(2, chains, dtype=torch.float64)
     for t in range(steps):
-        u = torch.rand(1, 6, generator=g, dtype=torch.float64)
+        u = torch.as_tensor(step_uniforms(g, 6)).view(1, 6)
         z = _noise.box_muller(u, 3, torch.empty(1, 6, dtype=torch.float64))[0].view(2, chains)
         x = terms.affine(x, z)
         assert torch.equal(run.trace[t], x.T)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_uniforms_are_splitmix64_outputs(dtype: torch.dtype) -> None:
+    """The torch uniforms equal SplitMix64 computed in numpy uint64, including its published first outputs."""
+    first = [6457827717110365317, 3203168211198807973, 9817491932198370423, 4593380528125082431, 16408922859458223821]
+    assert splitmix64(1234567, 5).tolist() == first  # seed 1234567's outputs in the reference implementation
+    keys = torch.tensor([0, 1, 1234567, 2**63 - 1, 7_000_000_000_000_000_001])
+    bits = _noise.uniform_bits(keys, 1001)
+    want = np.stack([splitmix64(int(k), 1001) for k in keys])
+    assert np.array_equal(bits.numpy().view(np.uint64), want)
+    u = _noise.uniforms(keys, 1001, dtype)
+    shift, scale = (11, 2.0**-53) if dtype == torch.float64 else (40, 2.0**-24)
+    assert np.array_equal(u.double().numpy(), (want >> np.uint64(shift)).astype(np.float64) * scale)
+    assert u.dtype == dtype and float(u.min()) >= 0.0 and float(u.max()) < 1.0
 
 
 def test_continuing_a_generator_equals_one_run_for_any_split() -> None:

@@ -25,6 +25,7 @@ from genbench.langevin import (
 )
 from genbench.langevin import theory
 from genbench.targets import Gaussian, GaussianMixture, from_log_prob, seed_target
+from noise_oracle import step_normals
 
 
 @pytest.fixture
@@ -39,21 +40,17 @@ def _reference_noise(seed: int, steps: int, d: int = 2) -> torch.Tensor:
 
 
 def _loop_noise(seed: int, steps: int, d: int = 2, chains: int | None = None) -> torch.Tensor:
-    """The batched samplers' per-step noise for ``seed`` (genbench.langevin._noise), by numpy's Box-Muller.
+    """The batched samplers' per-step noise for ``seed`` (genbench.langevin._noise), recomputed in numpy.
 
-    Step t draws rand(2 ceil(d chains / 2)); pair p gives r cos(2 pi u[2p+1]), r sin(2 pi u[2p+1]) with
-    r = sqrt(-2 log(1 - u[2p])), laid out as (d, chains). Returns (steps, d), or (steps, chains, d).
+    Step t's key comes from the generator, its uniforms are SplitMix64 outputs of that key, and pair p
+    gives r cos(2 pi u[2p+1]), r sin(2 pi u[2p+1]) with r = sqrt(-2 log(1 - u[2p])), laid out as
+    (d, chains) (tests/noise_oracle.py). Returns (steps, d), or (steps, chains, d).
     """
     g = torch.Generator().manual_seed(seed)
     c = 1 if chains is None else chains
-    m = 2 * (-(-d * c // 2))
     out = []
     for _ in range(steps):
-        u = torch.rand(m, generator=g, dtype=torch.float64).numpy()
-        r = np.sqrt(-2.0 * np.log1p(-u[0::2]))
-        z = np.empty(m)
-        z[0::2], z[1::2] = r * np.cos(2 * np.pi * u[1::2]), r * np.sin(2 * np.pi * u[1::2])
-        x = torch.as_tensor(z[: d * c]).view(d, c)
+        x = torch.as_tensor(step_normals(g, d * c)[: d * c]).view(d, c)
         out.append(x[:, 0] if chains is None else x.T)
     return torch.stack(out)
 

@@ -24,6 +24,25 @@
 int64_t genbench_stat_chunk(void) { return STAT_CHUNK; }
 int64_t genbench_lanes(void) { return W; }
 
+/* ---- The uniforms: SplitMix64 outputs keyed per step ----
+ * Uniform j of a step with key K is bits(K, j) = mix64(K + (j + 1) * GAMMA), the (j + 1)-th output
+ * of SplitMix64 (Steele, Lea & Flood 2014; Java's SplittableRandom) seeded with K, taken to the top
+ * 53 (double) or 24 (float) bits. Counter-based: any uniform is computed from (K, j) alone, so
+ * threads and SIMD lanes make a step's uniforms side by side with numbers that do not depend on the
+ * split; torch's and numpy's generators are serial. _noise.py computes the same bits in torch.
+ */
+#define GB_GAMMA 0x9E3779B97F4A7C15ull
+
+static inline __attribute__((always_inline)) uint64_t gb_uniform_bits(uint64_t key, int64_t j)
+{
+    uint64_t z = key + (uint64_t)(j + 1) * GB_GAMMA;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+#define UNIT_F64(b) ((double)((b) >> 11) * 0x1.0p-53)
+#define UNIT_F32(b) ((float)((b) >> 40) * 0x1.0p-24f)
+
 /* ---- Standard normals from uniforms: Box-Muller with a log and a sin/cos in plain arithmetic ----
  * Only +, -, *, /, sqrt, floor and exact bit operations, each rounded once, so that
  * genbench/langevin/_noise.py computes the very same bits in torch (libm's and torch's
@@ -218,21 +237,25 @@ static inline __attribute__((always_inline)) void gsincosf(float v, float *c, fl
 #define LOG glog
 #define SINCOS gsincos
 #define SQRT sqrt
+#define UNIT UNIT_F64
 #include "_kernels_body.h"
 #undef T
 #undef SFX
 #undef LOG
 #undef SINCOS
 #undef SQRT
+#undef UNIT
 
 #define T float
 #define SFX f32
 #define LOG glogf
 #define SINCOS gsincosf
 #define SQRT sqrtf
+#define UNIT UNIT_F32
 #include "_kernels_body.h"
 #undef T
 #undef SFX
 #undef LOG
 #undef SINCOS
 #undef SQRT
+#undef UNIT

@@ -9,19 +9,20 @@
 
 #define FN(name) CAT(name, SFX)
 
-/* Normals z (k rows of zstride) from uniform pairs (k rows of ustride): for pairs [p0, p1),
+/* Normals z (k rows of zstride) for pairs [p0, p1) of each step: step t's uniforms are
+ * u[j] = UNIT(splitmix64 output j of keys[t]) (see gb_uniform_bits), and pair p gives
  * z[2p] = r cos(2 pi u[2p+1]), z[2p+1] = r sin(2 pi u[2p+1]), r = sqrt(-2 log(1 - u[2p])),
  * in the working type's arithmetic (LOG, SINCOS: glog/gsincos or glogf/gsincosf). */
-void FN(normals)(int64_t k, int64_t ustride, int64_t zstride, int64_t p0, int64_t p1, const T *u, T *z)
+void FN(normals)(int64_t k, int64_t zstride, int64_t p0, int64_t p1, const uint64_t *keys, T *z)
 {
     for (int64_t t = 0; t < k; t++) {
-        const T *ut = u + t * ustride;
+        const uint64_t key = keys[t];
         T *zt = z + t * zstride;
         for (int64_t q0 = p0; q0 < p1; q0 += NB) {
             const int64_t nb = p1 - q0 < NB ? p1 - q0 : NB;
             T r[NB], c[NB], s[NB];
-            for (int64_t i = 0; i < nb; i++) r[i] = SQRT(LOG((T)1 - ut[2 * (q0 + i)]) * (T)-2);
-            for (int64_t i = 0; i < nb; i++) SINCOS(ut[2 * (q0 + i) + 1], &c[i], &s[i]);
+            for (int64_t i = 0; i < nb; i++) r[i] = SQRT(LOG((T)1 - UNIT(gb_uniform_bits(key, 2 * (q0 + i)))) * (T)-2);
+            for (int64_t i = 0; i < nb; i++) SINCOS(UNIT(gb_uniform_bits(key, 2 * (q0 + i) + 1)), &c[i], &s[i]);
             for (int64_t i = 0; i < nb; i++) {
                 zt[2 * (q0 + i)] = r[i] * c[i];
                 zt[2 * (q0 + i) + 1] = r[i] * s[i];
@@ -30,12 +31,11 @@ void FN(normals)(int64_t k, int64_t ustride, int64_t zstride, int64_t p0, int64_
     }
 }
 
-/* log(1 - u) for uniforms [c0, c1) of each row, from column off: MALA's log-uniforms. */
-void FN(log_uniforms)(int64_t k, int64_t ustride, int64_t off, int64_t c0, int64_t c1, const T *u, T *out,
-                      int64_t ostride)
+/* log(1 - u[off + c]) for chains [c0, c1) of each step: MALA's log-uniforms, from the same stream. */
+void FN(log_uniforms)(int64_t k, int64_t off, int64_t c0, int64_t c1, const uint64_t *keys, T *out, int64_t ostride)
 {
     for (int64_t t = 0; t < k; t++)
-        for (int64_t c = c0; c < c1; c++) out[t * ostride + c] = LOG((T)1 - u[t * ustride + off + c]);
+        for (int64_t c = c0; c < c1; c++) out[t * ostride + c] = LOG((T)1 - UNIT(gb_uniform_bits(keys[t], off + c)));
 }
 
 /* Record the kept state of a group: the trace row, and/or add to the statistics of its chunk:

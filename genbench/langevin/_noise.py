@@ -1,20 +1,29 @@
-"""The random stream of the batched samplers: uniforms from the run's generator, normals by Box–Muller.
+"""The random stream of the batched samplers: uniforms keyed per step (SplitMix64), normals by Box–Muller.
 
-Per step the sampler takes m uniforms, one ``torch.rand(m)`` in the run's dtype from its
-``torch.Generator``: 2·⌈n/2⌉ for the n = d·chains noise coordinates, plus (MALA) one per chain
-for the accept test. Uniform pair p gives normals z[2p] = r cos θ, z[2p+1] = r sin θ with
-r = √(−2 log(1 − u[2p])) and θ = 2π u[2p+1]; step t's noise is z[:d·chains] as (d, chains), and
-MALA's log-uniform of chain c is log(1 − u[2⌈n/2⌉ + c]). torch's uniform generator is serial, so
-one ``rand((k, m))`` for k steps yields exactly the k per-step draws: blocks of steps are drawn at
-once, and a run continued with the same generator equals one longer run.
+On the CPU, step t takes one 63-bit key from the run's ``torch.Generator`` (``random_()`` of an
+int64; a block of k steps draws its k keys at once, which equals k single draws as torch's CPU
+generator is serial), and its m uniforms are u[j] = top bits of SplitMix64 output j + 1 from that
+key: ``mix64(key + (j + 1)·γ)`` (Steele, Lea & Flood 2014, Java's ``SplittableRandom``), 53 bits
+in float64 and 24 in float32, as ``torch.rand`` has. m = 2·⌈n/2⌉ for the n = d·chains noise
+coordinates, plus (MALA) one per chain for the accept test. Uniform pair p gives normals
+z[2p] = r cos θ, z[2p+1] = r sin θ with r = √(−2 log(1 − u[2p])) and θ = 2π u[2p+1]; step t's noise
+is z[:d·chains] as (d, chains), and MALA's log-uniform of chain c is log(1 − u[2⌈n/2⌉ + c]). A run
+continued with the same generator equals one longer run.
+
+Why not ``torch.rand``: its CPU generator (mt19937) is serial and took half of a many-chain ULA
+step, which a second core could not share. A counter-based stream computes any uniform from
+(key, j) alone, so the C kernels make a step's uniforms inside the Box–Muller loop, on every
+thread and SIMD lane, with numbers that do not depend on the split. On CUDA, step t's uniforms are
+one ``torch.rand(m)`` from the run's CUDA generator (one step per draw: CUDA's generator does not
+split a long draw into per-step ones).
 
 The transform is computed in the run's dtype with the log and sin/cos below, written in +, −, ×,
 ÷, √, truncation and exact bit operations only (each rounded once; √ is numpy's on the CPU: torch's
-AVX-512 square root is not correctly rounded): the C kernels (``_kernels.c``) compute the same bits, so a seed gives the same numbers with or
-without them, and whatever the number of threads. (torch's and libm's transcendental functions
-differ in the last place, and torch's also between its vector and scalar code paths.) Accuracy
-is a few units in the last place; in float32 the uniforms have 24 bits, as ``torch.randn``'s,
-which bounds |z| by √(48 log 2) ≈ 5.8.
+AVX-512 square root is not correctly rounded): the C kernels (``_kernels.c``) compute the same bits,
+so a seed gives the same numbers with or without them, and whatever the number of threads. (torch's
+and libm's transcendental functions differ in the last place, and torch's also between its vector
+and scalar code paths.) Accuracy is a few units in the last place; in float32 the uniforms have 24
+bits, as ``torch.randn``'s, which bounds |z| by √(48 log 2) ≈ 5.8.
 """
 
 from __future__ import annotations
@@ -117,6 +126,42 @@ def box_muller(u: torch.Tensor, pairs: int, out: torch.Tensor) -> torch.Tensor:
     return out
 
 
+#: SplitMix64's constants (_kernels.c's GB_GAMMA and gb_uniform_bits), as signed int64 for torch.
+GAMMA, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _i64(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _shr(z: torch.Tensor, s: int) -> torch.Tensor:
+    """Logical right shift of int64 bit patterns (torch's ``>>`` is arithmetic)."""
+    return (z >> s) & ((1 << (64 - s)) - 1)
+
+
+def uniform_bits(keys: torch.Tensor, m: int) -> torch.Tensor:
+    """SplitMix64 outputs 1..m of each key (k,) as int64 bit patterns (k, m): the stream's raw bits."""
+    j = torch.arange(1, m + 1, dtype=torch.int64, device=keys.device)
+    z = keys.reshape(-1, 1) + j * _i64(GAMMA)  # int64 arithmetic wraps modulo 2^64, as uint64's does
+    z = (z ^ _shr(z, 30)) * _i64(MIX1)
+    z = (z ^ _shr(z, 27)) * _i64(MIX2)
+    return z ^ _shr(z, 31)
+
+
+def uniforms(keys: torch.Tensor, m: int, dtype: torch.dtype) -> torch.Tensor:
+    """The stream's uniforms (k, m) in [0, 1) for per-step keys (k,), in ``dtype`` (float64 or float32)."""
+    z = uniform_bits(keys, m)
+    if dtype == torch.float64:
+        return _shr(z, 11).to(torch.float64) * 2.0**-53
+    return _shr(z, 40).to(torch.float32) * 2.0**-24
+
+
+def draw_keys(gen: torch.Generator, k: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The next k steps' keys from the run's generator: int64 in [0, 2^63)."""
+    keys = torch.empty(k, dtype=torch.int64) if out is None else out[:k]
+    return keys.random_(generator=gen)
+
+
 def padded_pairs(n: int) -> int:
     """Uniform pairs that give n normals."""
     return -(-n // 2)
@@ -125,7 +170,7 @@ def padded_pairs(n: int) -> int:
 class NoiseStream:
     """Per-step normals (and MALA's log-uniforms) of a run, drawn a block of steps at a time."""
 
-    #: Uniforms drawn per block on the CPU: enough to amortise the per-call overhead over many
+    #: Normals made per block on the CPU: enough to amortise the per-call overhead over many
     #: steps when chains are few, small enough to stay in cache until the step kernel reads them.
     BLOCK_BYTES = 1 << 19
 
@@ -135,30 +180,37 @@ class NoiseStream:
         self.pairs = padded_pairs(d * chains)
         self.zs = 2 * self.pairs
         self.m = self.zs + (chains if uniforms else 0)
+        self.cpu = device.type == "cpu"
         itemsize = torch.finfo(dtype).bits // 8
         # CUDA's generator does not split a long draw into per-step ones: one step per draw there.
-        self.block = 1 if device.type != "cpu" else max(1, min(check_every, self.BLOCK_BYTES // (self.m * itemsize)))
-        self.u = torch.empty(self.block, self.m, device=device, dtype=dtype)
+        self.block = 1 if not self.cpu else max(1, min(check_every, self.BLOCK_BYTES // (self.m * itemsize)))
+        self.keys = torch.empty(self.block, dtype=torch.int64) if self.cpu else None
+        self.u = None if self.cpu else torch.empty(self.block, self.m, device=device, dtype=dtype)
         self.z = torch.empty(self.block, self.zs, device=device, dtype=dtype)
         self.log_u = torch.empty(self.block, chains, device=device, dtype=dtype) if uniforms else None
         self.native = None
-        lib = library() if device.type == "cpu" else None
+        lib = library() if self.cpu else None
         if lib is not None:
             sfx = "f64" if dtype == torch.float64 else "f32"
             self.native = (getattr(lib, f"normals_{sfx}"), getattr(lib, f"log_uniforms_{sfx}"))
 
     def draw(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next k steps: normals (k, zs) (step j's noise is ``noise_of(z[j])``) and log-uniforms (k, chains)."""
-        u, z = self.u[:k], self.z[:k]
-        torch.rand(u.shape, generator=self.gen, out=u)
+        z = self.z[:k]
         lu = None if self.log_u is None else self.log_u[:k]
-        if self.native is not None:
-            normals, log_uniforms = self.native
-            ranges = split(self.pairs, 2 * k * self.pairs, LANES)
-            run_parallel(normals, ranges, (k, self.m, self.zs), (u.data_ptr(), z.data_ptr()))
-            if lu is not None:
-                log_uniforms(k, self.m, self.zs, 0, self.chains, u.data_ptr(), lu.data_ptr(), self.chains)
-            return z, lu
+        if not self.cpu:
+            u = self.u[:k]
+            torch.rand(u.shape, generator=self.gen, out=u)
+        else:
+            keys = draw_keys(self.gen, k, self.keys)
+            if self.native is not None:
+                normals, log_uniforms = self.native
+                ranges = split(self.pairs, 2 * k * self.pairs, LANES)
+                run_parallel(normals, ranges, (k, self.zs), (keys.data_ptr(), z.data_ptr()))
+                if lu is not None:
+                    log_uniforms(k, self.zs, 0, self.chains, keys.data_ptr(), lu.data_ptr(), self.chains)
+                return z, lu
+            u = uniforms(keys, self.m, self.dtype)
         box_muller(u, self.pairs, z)
         if lu is not None:
             lu.copy_(log_exact(1.0 - u[:, self.zs :]))
