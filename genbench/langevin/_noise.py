@@ -126,11 +126,12 @@ def box_muller(u: torch.Tensor, pairs: int, out: torch.Tensor) -> torch.Tensor:
     return out
 
 
-#: SplitMix64's constants (_kernels.c's GB_GAMMA and gb_uniform_bits), as signed int64 for torch.
+#: SplitMix64's constants (_kernels.c's GB_GAMMA and gb_uniform_bits), unsigned; _i64 gives torch their int64 bits.
 GAMMA, MIX1, MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
 def _i64(v: int) -> int:
+    """The int64 with the same 64 bits as the unsigned v."""
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
