@@ -260,7 +260,11 @@ def test_false_alarm_rates_iid_and_markov() -> None:
     τ ≈ 34, ESS ≈ 30) gave 26/200 = 0.13 false alarms (Rademacher on the same chains: 89/200), so this test
     was moved to the thinned regime and the docs say to thin; the unthinned rates are still printed, with the
     Rademacher rate on the correlated chains (run with min_ess=0: check_ksd now refuses them by default) and the detection rate of a uniform law with Σ's moments
-    (n = 1000, seeds 4000..4199), all with CP 95% intervals."""
+    (n = 1000, seeds 4000..4199), all with CP 95% intervals.
+    A thinned chain whose Geyer ESS falls below MIN_MARKOV_ESS is refused by check_ksd (its documented
+    ParameterError): it is neither a pass nor a false alarm, so the rate is over the chains tested, the
+    refusals are printed, and at least 90% of the chains must be tested (ESS ~145 expected; one of 200
+    chains came out at 48 after the random stream changed, seed 4321)."""
     a = 0.05
     seeds = [offset_seed(s) for s in range(4000, 4200)]
     ns = len(seeds)
@@ -269,16 +273,20 @@ def test_false_alarm_rates_iid_and_markov() -> None:
         for s in seeds
     )
     x0 = TARGET.sample(ns, torch.Generator().manual_seed(offset_seed(4320)))
-    counts = {}
+    counts, tested = {}, {}
     for thin in (THIN, 1):
         flip = _pilot_flip_prob(0.15, thin)
         chains = sample_mala(TARGET, 1000 * thin, 0.15, chains=ns, x0=x0, seed=offset_seed(4321), keep="trace",
                              thin=thin).trace
-        counts[f"markov_thin{thin}"] = sum(
-            not check_ksd(chains[:, c, :], TARGET, alpha=a, seed=c, n_boot=499, bootstrap="markov", flip_prob=flip,
-                          min_ess=0 if thin == 1 else MIN_MARKOV_ESS).passed
-            for c in range(ns)
-        )
+        rejected = refused = 0
+        for c in range(ns):
+            try:
+                rejected += not check_ksd(chains[:, c, :], TARGET, alpha=a, seed=c, n_boot=499, bootstrap="markov",
+                                          flip_prob=flip, min_ess=0 if thin == 1 else MIN_MARKOV_ESS).passed
+            except ParameterError as exc:
+                assert "effective sample size" in str(exc), exc
+                refused += 1
+        counts[f"markov_thin{thin}"], tested[thin] = rejected, ns - refused
         counts[f"rademacher_on_chain_thin{thin}"] = sum(
             not check_ksd(chains[:, c, :], TARGET, alpha=a, seed=c, n_boot=499).passed for c in range(ns)
         )
@@ -287,8 +295,11 @@ def test_false_alarm_rates_iid_and_markov() -> None:
     for s in seeds:
         u = (torch.rand(1000, 2, generator=torch.Generator().manual_seed(s), dtype=torch.float64) * 2 - 1) * math.sqrt(3)
         det_unif += not check_ksd(TARGET.mean + u @ chol.T, TARGET, alpha=a, seed=s, n_boot=499).passed
+    n_of = {f"markov_thin{t}": n for t, n in tested.items()}
     for label, k in (("iid", fa_iid), *counts.items(), ("uniform_detect", det_unif)):
-        ci = scipy.stats.binomtest(k, ns).proportion_ci(method="exact")
-        print(f"\nksd {label}: {k}/{ns} = {k / ns:.4f} CI95 [{ci.low:.4f}, {ci.high:.4f}] (alpha={a})")
+        n = n_of.get(label, ns)
+        ci = scipy.stats.binomtest(k, n).proportion_ci(method="exact")
+        print(f"\nksd {label}: {k}/{n} = {k / n:.4f} CI95 [{ci.low:.4f}, {ci.high:.4f}] (alpha={a}; {ns - n} refused)")
     assert scipy.stats.binomtest(fa_iid, ns, a, alternative="greater").pvalue >= 0.001
-    assert scipy.stats.binomtest(counts[f"markov_thin{THIN}"], ns, a, alternative="greater").pvalue >= 0.001
+    assert tested[THIN] >= 0.9 * ns, f"{ns - tested[THIN]} of {ns} thinned chains refused for low ESS"
+    assert scipy.stats.binomtest(counts[f"markov_thin{THIN}"], tested[THIN], a, alternative="greater").pvalue >= 0.001
