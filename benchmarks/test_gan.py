@@ -122,17 +122,60 @@ def _custom_stepper(device: torch.device, step_fn: Callable[..., torch.Tensor], 
     return lambda real: step_fn(gen, disc, opt_g, opt_d, real, sample_noise(real.shape[0], noise, device))
 
 
+def _matmul_floor_stepper(device: torch.device) -> Step:
+    """The fused step's matrix products and its two Adam updates alone, into preallocated outputs.
+
+    What no CPU step of this model, loss and optimiser can avoid: the 23 products (the fused step's
+    shapes and memory layouts, real and fake batches apart) and Adam's updates of every parameter,
+    without the activations, losses, Python glue or hand-overs between threads. Its it/s is the
+    ceiling today's step is measured against in the same run (``gan.step[matmul_floor]``).
+    """
+    gen, disc = build_models(SEED, device)
+    opt_g, opt_d = build_optimizers(gen, disc)
+    (W1, W2, W3), (V1, V2, V3) = (gen.net[i].weight for i in (0, 2, 4)), (disc.net[i].weight for i in (1, 3, 5))
+    for p in [*gen.parameters(), *disc.parameters()]:
+        p.grad = torch.zeros_like(p)
+    b = BATCH
+    act = {n: torch.randn(b, w, device=device) for n, w in
+           (("z", LATENT_DIM), ("h1", 256), ("h2", 512), ("x", 784), ("e1", 512), ("e2", 256), ("s", 1))}
+    # (left, right) of each product, as _fused_step computes it (x, e1, e2 and s stand for both batches).
+    products = [
+        (act["z"], W1.t()), (act["h1"], W2.t()), (act["h2"], W3.t()),  # G forward
+        *[(act["x"], V1.t()), (act["e1"], V2.t()), (act["e2"], V3.t())] * 2,  # D forward, real and fake
+        (act["e2"], V2), (act["e2"], V2), (act["e1"], V1),  # D backward to a1 (real, fake) and to G's output
+        *[(act["e1"].t(), act["x"]), (act["e2"].t(), act["e1"]), (act["s"].t(), act["e2"])] * 2,  # D's weight gradients
+        (act["x"], W3), (act["h2"], W2),  # G backward to h2, h1
+        (act["x"].t(), act["h2"]), (act["h2"].t(), act["h1"]), (act["h1"].t(), act["z"]),  # G's weight gradients
+    ]
+    outs = [torch.empty(a.shape[0], w.shape[1], device=device) for a, w in products]
+
+    @torch.no_grad()
+    def step(real: torch.Tensor) -> torch.Tensor:
+        for (a, w), out in zip(products, outs):
+            torch.mm(a, w, out=out)
+        opt_g.step()
+        opt_d.step()
+        return outs[-1]
+
+    return step
+
+
 # ------------------------------------------------------------------ before / after, one run
 
 
-@pytest.mark.parametrize("variant", ["dataloader", "before", "preloaded"])
+@pytest.mark.parametrize("variant", ["dataloader", "before", "preloaded", "matmul_floor"])
 def test_train_step(run: Any, device: torch.device, profile: Profile, variant: str) -> None:
     """One G+D step: the assignment's loop (DataLoader + PIL + textbook step), genbench's step before the speed
-    work, and today's default (``gan train``'s step mode "auto": the fused step on a CPU, two threads where allowed)."""
+    work, today's default (``gan train``'s step mode "auto": the fused step on a CPU, two threads where allowed),
+    and the floor under any step: its matrix products and Adam updates alone (CPU only)."""
     if variant == "dataloader":
         batches, step = _stream(device, "dataloader"), _custom_stepper(device, _assignment_step, adam="default")
     elif variant == "before":
         batches, step = _stream(device, "preloaded"), _custom_stepper(device, _before_step)
+    elif variant == "matmul_floor":
+        if device.type != "cpu":
+            pytest.skip("the matmul floor is the CPU step's ceiling; on CUDA launch overhead, not the products, bounds a step")
+        batches, step = _stream(device, "preloaded"), _matmul_floor_stepper(device)
     else:
         batches, step = _stream(device, "preloaded"), _stepper(device, "auto")
     mode = resolve_step_mode("auto", device) if variant == "preloaded" else "eager"
