@@ -181,6 +181,25 @@ def test_c_and_torch_engines_are_bit_identical(sampler, dtype, chains, keep, tor
 
 
 @needs_native
+@pytest.mark.parametrize("sampler", [sample_ula, sample_mala])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("d", [1, 3, 8])
+@pytest.mark.parametrize("chains", [1, 3, 8, 13, 18, 27, 300, 525])
+def test_normals_made_in_the_kernels_match_the_stream(sampler, dtype, d, chains, torch_engine, monkeypatch) -> None:
+    """The kernels make each tile's normals (and MALA's log-uniforms) from the step's key: every tile
+    shape (all chains in one tile, rows starting mid-pair when chains is odd, short last groups and
+    tiles, several tiles) gives the stream's numbers, as the torch engine computes them."""
+    rng = np.random.default_rng(d)
+    q = rng.standard_normal((d, d))
+    tgt = Gaussian(rng.standard_normal(d), q @ q.T + d * np.eye(d))
+    kw = dict(chains=chains, seed=5, dtype=dtype, keep="trace", thin=2, x0=np.linspace(-1, 1, d))
+    a, b = _both(sampler, torch_engine, monkeypatch, tgt, 40, 0.05, **kw)
+    assert a.extra["engine"] == "fused-c" and b.extra["engine"] == "torch"
+    assert torch.equal(a.final, b.final) and torch.equal(a.trace, b.trace)
+    assert a.acceptance_rate == b.acceptance_rate
+
+
+@needs_native
 def test_threaded_kernels_equal_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     tgt = seed_target()
     kw = dict(chains=70_001, seed=1, keep="stats", burn_in=2, thin=2)

@@ -280,7 +280,11 @@ def pooled_moments(draws: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 class Engine(Protocol):
-    """Advances (d, chains) states through blocks of steps given each block's normals."""
+    """Advances (d, chains) states through blocks of steps given each block's normals.
+
+    An engine with ``keyed = True`` is handed each block's per-step keys instead and makes the
+    normals itself: ``block_keyed(x, keys, t0, rec)``, and ``locate_keyed(x, keys)`` to replay.
+    """
 
     name: str
 
@@ -311,12 +315,17 @@ def drive(sampler: str, engine: Engine, xt: torch.Tensor, stream: NoiseStream, r
     synchronize(xt.device)
     t0 = time.perf_counter()
     t = 0
+    keyed = getattr(engine, "keyed", False)
     while t < steps:
         k = min(stream.block, steps - t)
-        noise, log_u = stream.draw(k)
-        x_new, finite = engine.block(xt, noise, log_u, t, rec)
+        if keyed:  # the engine makes each step's normals from its key
+            keys = stream.draw_keys(k)
+            x_new, finite = engine.block_keyed(xt, keys, t, rec)
+        else:
+            noise, log_u = stream.draw(k)
+            x_new, finite = engine.block(xt, noise, log_u, t, rec)
         if not finite:
-            bad = engine.locate(xt, noise, log_u)
+            bad = engine.locate_keyed(xt, keys) if keyed else engine.locate(xt, noise, log_u)
             if bad is None:  # a stateful kernel may not replay identically: report the window honestly
                 raise diverged(sampler, t, t + k, False, steps, step_size, bound)
             raise diverged(sampler, t + bad - 1, t + bad, True, steps, step_size, bound)

@@ -7,8 +7,9 @@ Metropolis–Hastings ratio, written with h = Σ⁻¹(y − m) (the negative sco
     log π(y) = −½ Σ_i (y − m)_i h_i,   log q(y|x) = −½ |n|²,   log q(x|y) = −|x − y + μ h|² / (4μ).
 
 :class:`GaussianULA` and :class:`GaussianMALA` run a whole block of steps per call in the C
-kernels of ``_kernels.c`` (CPU, d ≤ 8) or, without them (no compiler, CUDA), one step at a time
-in elementwise torch operations written in the kernels' order of operations. Every operation
+kernels of ``_kernels.c`` (CPU, d ≤ 8; they make each step's normals and log-uniforms themselves
+from the step's key) or, without them (no compiler, CUDA), one step at a time in elementwise torch
+operations written in the kernels' order of operations. Every operation
 rounds once in both, so the two produce bit-identical states, trace and accept decisions
 (tested); only keep="stats" sums differ in the last bits (the kernels sum per chunk of chains).
 """
@@ -80,12 +81,19 @@ def _ptr(t: torch.Tensor | None) -> int | None:
 
 
 class GaussianULA:
-    """ULA on a Gaussian target with a scalar step size (block engine)."""
+    """ULA on a Gaussian target with a scalar step size (block engine).
+
+    With the C kernels it is ``keyed``: it gets each block's per-step keys and the kernel makes every
+    step's normals itself, a tile of chains at a time, so no buffer of normals goes through memory
+    and a block runs all its steps per tile (``block_keyed``). Without them, ``block`` takes the
+    normals and steps in torch.
+    """
 
     def __init__(self, target: Gaussian, mu: float, xt: torch.Tensor):
         d, chains = xt.shape
         self.t = _Terms(target, mu, xt.device, xt.dtype)
         self.fn = _native_fn("ula_gauss", xt.device, xt.dtype, d)
+        self.keyed = self.fn is not None
         self.name = "fused-c" if self.fn is not None else "torch"
         self.spare = torch.empty_like(xt) if self.fn is not None else None
 
@@ -95,25 +103,38 @@ class GaussianULA:
 
     def block(self, x: torch.Tensor, noise: torch.Tensor, log_u: torch.Tensor | None, t0: int,
               rec: Recorder) -> tuple[torch.Tensor, bool]:
-        """Run the block's steps (C kernel, or torch step by step), recording kept states."""
+        """Run the block's steps in torch, step by step, recording kept states (the torch engine)."""
         d, chains = x.shape
-        k = noise.shape[0]
-        if self.fn is None:
-            for j in range(k):
-                x = self.step(x, noise[j, : d * chains].view(d, chains))
-                rec.step(t0 + j + 1, x)
-            return x, bool(torch.isfinite(x).all())
+        for j in range(noise.shape[0]):
+            x = self.step(x, noise[j, : d * chains].view(d, chains))
+            rec.step(t0 + j + 1, x)
+        return x, bool(torch.isfinite(x).all())
+
+    def block_keyed(self, x: torch.Tensor, keys: torch.Tensor, t0: int, rec: Recorder) -> tuple[torch.Tensor, bool]:
+        """Run the steps keyed by ``keys`` (k,) in the C kernel, which makes their normals; records kept states."""
+        d, chains = x.shape
+        k = keys.shape[0]
         out = self.spare if self.spare is not x else torch.empty_like(x)
         keep0, slot0 = rec.plan(t0, k)
         chunk = stat_chunk()
         acc = rec.chunk_sums(chunk, LANES) if rec.keep == "stats" and keep0 < k else None
         ranges = split(chains, chains * k, chunk if acc is not None else LANES)
         bad = run_parallel(self.fn, ranges, (d, chains), (
-            k, noise.shape[1], self.t.a.data_ptr(), self.t.c.data_ptr(), float(self.t.sigma), x.data_ptr(),
-            out.data_ptr(), noise.data_ptr(), keep0, rec.thin, _ptr(rec.trace), slot0, rec.centre.data_ptr(), _ptr(acc),
+            k, keys.data_ptr(), self.t.a.data_ptr(), self.t.c.data_ptr(), float(self.t.sigma), x.data_ptr(),
+            out.data_ptr(), keep0, rec.thin, _ptr(rec.trace), slot0, rec.centre.data_ptr(), _ptr(acc),
         ))
         self.spare = x
         return out, bad == 0
+
+    def locate_keyed(self, x: torch.Tensor, keys: torch.Tensor) -> int | None:
+        """Replay the keyed block from x one step at a time in the kernel: its first non-finite step."""
+        d, chains = x.shape
+        nothing = Recorder("final", 1, 0, 1, d, chains, x.device, x.dtype, self.t.m)
+        for j in range(keys.shape[0]):
+            x, finite = self.block_keyed(x, keys[j : j + 1], 0, nothing)
+            if not finite:
+                return j + 1
+        return None
 
     def locate(self, x: torch.Tensor, noise: torch.Tensor, log_u: torch.Tensor | None) -> int | None:
         """Replay the block from x in torch (the same arithmetic) to find its first non-finite step."""
@@ -132,6 +153,7 @@ class GaussianMALA:
         d, chains = xt.shape
         self.t = _Terms(target, mu, xt.device, xt.dtype)
         self.fn = _native_fn("mala_gauss", xt.device, xt.dtype, d)
+        self.keyed = self.fn is not None  # as GaussianULA: the kernel makes the normals and log-uniforms
         self.name = "fused-c" if self.fn is not None else "torch"
         self.lp, _ = self.t.log_density(xt)
         self.lp = self.lp.contiguous()
@@ -157,17 +179,20 @@ class GaussianMALA:
 
     def block(self, x: torch.Tensor, noise: torch.Tensor, log_u: torch.Tensor | None, t0: int,
               rec: Recorder) -> tuple[torch.Tensor, bool]:
-        """Run the block's steps (C kernel, or torch step by step), recording kept states."""
+        """Run the block's steps in torch, step by step, recording kept states (the torch engine)."""
         assert log_u is not None
         d, chains = x.shape
-        k = noise.shape[0]
-        if self.fn is None:
-            lp = self.lp
-            for j in range(k):
-                x, lp = self.step(x, lp, noise[j, : d * chains].view(d, chains), log_u[j])
-                rec.step(t0 + j + 1, x)
-            self.lp = lp
-            return x, True
+        lp = self.lp
+        for j in range(noise.shape[0]):
+            x, lp = self.step(x, lp, noise[j, : d * chains].view(d, chains), log_u[j])
+            rec.step(t0 + j + 1, x)
+        self.lp = lp
+        return x, True
+
+    def block_keyed(self, x: torch.Tensor, keys: torch.Tensor, t0: int, rec: Recorder) -> tuple[torch.Tensor, bool]:
+        """Run the steps keyed by ``keys`` (k,) in the C kernel, which makes their normals and log-uniforms."""
+        d, chains = x.shape
+        k = keys.shape[0]
         xs, lps = self.spare  # type: ignore[misc]
         if xs is x:
             xs = torch.empty_like(x)
@@ -177,14 +202,18 @@ class GaussianMALA:
         ranges = split(chains, chains * k, chunk if acc is not None else LANES)
         t = self.t
         self.accepted += run_parallel(self.fn, ranges, (d, chains), (
-            k, noise.shape[1], t.a.data_ptr(), t.c.data_ptr(), float(t.sigma), t.m.data_ptr(), t.p.data_ptr(),
+            k, keys.data_ptr(), t.a.data_ptr(), t.c.data_ptr(), float(t.sigma), t.m.data_ptr(), t.p.data_ptr(),
             float(t.mu), float(t.inv4mu), x.data_ptr(), xs.data_ptr(), self.lp.data_ptr(), lps.data_ptr(),
-            noise.data_ptr(), log_u.data_ptr(), keep0, rec.thin, _ptr(rec.trace), slot0, rec.centre.data_ptr(), _ptr(acc),
+            keep0, rec.thin, _ptr(rec.trace), slot0, rec.centre.data_ptr(), _ptr(acc),
         ))
         self.spare = (x, self.lp)
         self.lp = lps
         # MALA's state stays finite: a non-finite proposal has an undefined ratio and is rejected.
         return xs, True
+
+    def locate_keyed(self, x: torch.Tensor, keys: torch.Tensor) -> int | None:
+        """Never needed: block_keyed() never reports a non-finite state."""
+        return None  # pragma: no cover
 
     def locate(self, x: torch.Tensor, noise: torch.Tensor, log_u: torch.Tensor | None) -> int | None:
         """Never needed: block() never reports a non-finite state."""

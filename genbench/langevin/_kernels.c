@@ -17,6 +17,9 @@
 #define DMAX 8
 #define STAT_CHUNK 4096
 #define NB 64 /* normals pairs per vector block */
+#define TILE 128 /* chains per tile of the step kernels (divides STAT_CHUNK) */
+#define ZCAP 2048 /* values of normals (and log-uniforms) a tile keeps for a batch of steps: L1-sized */
+#define SMAX 64   /* most steps per batch */
 
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
@@ -42,6 +45,79 @@ static inline __attribute__((always_inline)) uint64_t gb_uniform_bits(uint64_t k
 }
 #define UNIT_F64(b) ((double)((b) >> 11) * 0x1.0p-53)
 #define UNIT_F32(b) ((float)((b) >> 40) * 0x1.0p-24f)
+
+/* ---- Tiles of chains and batches of steps (the step kernels) ---- */
+
+/* Row stride of a tile's normals: the rows are one range when the tile holds every chain. */
+static inline int64_t tile_stride(const int64_t chains, const int64_t c, const int64_t tc)
+{
+    return c == 0 && tc == chains ? chains : TILE + 2;
+}
+
+/* Steps per batch: the normals of a batch (ps values a step) fit in ZCAP, at most SMAX. Batching
+ * steps lets a small tile overlap consecutive steps' Box-Muller and keep its states in registers. */
+static inline int64_t batch_steps(const int64_t ps)
+{
+    const int64_t s = ZCAP / ps;
+    return s > SMAX ? SMAX : s < 1 ? 1 : s;
+}
+
+/* The kept-state slot of each step of a batch (-1: not kept), advancing next and slot. */
+static inline void kept_slots(const int64_t t0, const int64_t sn, const int64_t thin, int64_t *next,
+                              int64_t *slot, int64_t *kslot)
+{
+    for (int64_t s = 0; s < sn; s++) {
+        kslot[s] = -1;
+        if (t0 + s == *next) {
+            kslot[s] = (*slot)++;
+            *next += thin;
+        }
+    }
+}
+
+
+/* keep="stats" sums of one group of chains over a batch of steps, added to the tile's sums acc at
+ * the end. For d = 2 with a full group (the assignment's target) they are five vectors of W lanes
+ * held in registers (gb_v8d: GCC vector extension); otherwise a local array. The order of the
+ * additions, and so the sums, is the same either way. Expanded inside the body's step groups. */
+typedef double gb_v8d __attribute__((vector_size(W * sizeof(double))));
+#define STATS_BEGIN                                                                         \
+    const int two = d == 2 && nw == W;                                                      \
+    gb_v8d s_0 = {0}, s_1 = {0}, s_00 = {0}, s_01 = {0}, s_11 = {0};                        \
+    const int64_t nsum = (d + d * (d + 1) / 2) * W;                                         \
+    double gsum[(DMAX + DMAX * (DMAX + 1) / 2) * W];                                        \
+    if (acc && !two)                                                                        \
+        for (int64_t r = 0; r < nsum; r++) gsum[r] = 0.0;
+#define STATS_RECORD(x, sl)                                                                 \
+    do {                                                                                    \
+        if (trace) FN(record)(d, chains, c + g, nw, x, trace, sl, centre, 0);               \
+        if (acc && two) {                                                                   \
+            gb_v8d z0, z1;                                                                  \
+            for (int w = 0; w < W; w++) {                                                   \
+                z0[w] = (double)(x[0][w] - centre[0]);                                      \
+                z1[w] = (double)(x[1][w] - centre[1]);                                      \
+            }                                                                               \
+            s_0 += z0;                                                                      \
+            s_1 += z1;                                                                      \
+            s_00 += z0 * z0;                                                                \
+            s_01 += z0 * z1;                                                                \
+            s_11 += z1 * z1;                                                                \
+        } else if (acc) {                                                                   \
+            FN(record)(d, chains, c + g, nw, x, 0, sl, centre, gsum);                       \
+        }                                                                                   \
+    } while (0)
+#define STATS_END                                                                           \
+    if (acc && two) {                                                                       \
+        for (int w = 0; w < W; w++) {                                                       \
+            acc[w] += s_0[w];                                                               \
+            acc[W + w] += s_1[w];                                                           \
+            acc[2 * W + w] += s_00[w];                                                      \
+            acc[3 * W + w] += s_01[w];                                                      \
+            acc[4 * W + w] += s_11[w];                                                      \
+        }                                                                                   \
+    } else if (acc) {                                                                       \
+        for (int64_t r = 0; r < nsum; r++) acc[r] += gsum[r];                               \
+    }
 
 /* ---- Standard normals from uniforms: Box-Muller with a log and a sin/cos in plain arithmetic ----
  * Only +, -, *, /, sqrt, floor and exact bit operations, each rounded once, so that

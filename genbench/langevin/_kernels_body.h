@@ -9,26 +9,29 @@
 
 #define FN(name) CAT(name, SFX)
 
-/* Normals z (k rows of zstride) for pairs [p0, p1) of each step: step t's uniforms are
- * u[j] = UNIT(splitmix64 output j of keys[t]) (see gb_uniform_bits), and pair p gives
- * z[2p] = r cos(2 pi u[2p+1]), z[2p+1] = r sin(2 pi u[2p+1]), r = sqrt(-2 log(1 - u[2p])),
- * in the working type's arithmetic (LOG, SINCOS: glog/gsincos or glogf/gsincosf). */
-void FN(normals)(int64_t k, int64_t zstride, int64_t p0, int64_t p1, const uint64_t *keys, T *z)
+/* The normals of pairs q0 .. q0 + np - 1 of the step keyed by key, pair q0 + i into out[2i], out[2i + 1]:
+ * the step's uniforms are u[j] = UNIT(splitmix64 output j of key) (see gb_uniform_bits), and pair p
+ * gives z[2p] = r cos(2 pi u[2p+1]), z[2p+1] = r sin(2 pi u[2p+1]), r = sqrt(-2 log(1 - u[2p])), in
+ * the working type's arithmetic (LOG, SINCOS: glog/gsincos or glogf/gsincosf), NB pairs a vector block. */
+static inline __attribute__((always_inline)) void FN(pair_range)(const uint64_t key, const int64_t q0, const int64_t np, T *out)
 {
-    for (int64_t t = 0; t < k; t++) {
-        const uint64_t key = keys[t];
-        T *zt = z + t * zstride;
-        for (int64_t q0 = p0; q0 < p1; q0 += NB) {
-            const int64_t nb = p1 - q0 < NB ? p1 - q0 : NB;
-            T r[NB], c[NB], s[NB];
-            for (int64_t i = 0; i < nb; i++) r[i] = SQRT(LOG((T)1 - UNIT(gb_uniform_bits(key, 2 * (q0 + i)))) * (T)-2);
-            for (int64_t i = 0; i < nb; i++) SINCOS(UNIT(gb_uniform_bits(key, 2 * (q0 + i) + 1)), &c[i], &s[i]);
-            for (int64_t i = 0; i < nb; i++) {
-                zt[2 * (q0 + i)] = r[i] * c[i];
-                zt[2 * (q0 + i) + 1] = r[i] * s[i];
-            }
+    for (int64_t b0 = 0; b0 < np; b0 += NB) {
+        const int64_t nb = np - b0 < NB ? np - b0 : NB;
+        const int64_t qb = q0 + b0;
+        T r[NB], c[NB], s[NB];
+        for (int64_t i = 0; i < nb; i++) r[i] = SQRT(LOG((T)1 - UNIT(gb_uniform_bits(key, 2 * (qb + i)))) * (T)-2);
+        for (int64_t i = 0; i < nb; i++) SINCOS(UNIT(gb_uniform_bits(key, 2 * (qb + i) + 1)), &c[i], &s[i]);
+        for (int64_t i = 0; i < nb; i++) {
+            out[2 * (b0 + i)] = r[i] * c[i];
+            out[2 * (b0 + i) + 1] = r[i] * s[i];
         }
     }
+}
+
+/* Normals z (k rows of zstride) for pairs [p0, p1) of each step t, keyed by keys[t]. */
+void FN(normals)(int64_t k, int64_t zstride, int64_t p0, int64_t p1, const uint64_t *keys, T *z)
+{
+    for (int64_t t = 0; t < k; t++) FN(pair_range)(keys[t], p0, p1 - p0, z + t * zstride + 2 * p0);
 }
 
 /* log(1 - u[off + c]) for chains [c0, c1) of each step: MALA's log-uniforms, from the same stream. */
@@ -65,12 +68,12 @@ static inline __attribute__((always_inline)) void FN(record)(
 
 /* y = (sigma * n + c) + sum_j a_ij x_j, summed over j in order: the ULA map (also MALA's proposal). */
 static inline __attribute__((always_inline)) void FN(affine)(
-    const int64_t d, const int64_t chains, const int nw, const T *a, const T *cv, const T sigma,
+    const int64_t d, const int64_t nstride, const int nw, const T *a, const T *cv, const T sigma,
     const T *n, T x[DMAX][W], T y[DMAX][W])
 {
     for (int64_t i = 0; i < d; i++) {
         const T ci = cv[i];
-        const T *ni = n + i * chains;
+        const T *ni = n + i * nstride;
         for (int w = 0; w < nw; w++) y[i][w] = sigma * ni[w] + ci;
         for (int64_t j = 0; j < d; j++) {
             const T aij = a[i * d + j];
@@ -79,74 +82,117 @@ static inline __attribute__((always_inline)) void FN(affine)(
     }
 }
 
-static inline __attribute__((always_inline)) int64_t FN(ula_group)(
-    const int64_t d, const int64_t chains, const int64_t c, const int nw, const int64_t k,
-    const int64_t stride, const T *a, const T *cv, const T sigma, const T *xin, T *xout,
-    const T *noise, const int64_t keep0, const int64_t thin, T *trace, const int64_t slot0,
-    const T *centre, double *acc)
+/* One step's normals for the chains [c, c + tc) of a tile, row i (normals i*chains + c ..) at
+ * zb + 1 + i * nstride (nstride from tile_stride). When the tile holds every chain the rows are one
+ * range; otherwise each row starts from the pair holding its first normal, written one slot early
+ * when that normal is a pair's second. Writes zb[0 .. d * nstride + 2). */
+static inline __attribute__((always_inline)) void FN(tile_normals)(
+    const int64_t d, const int64_t chains, const int64_t c, const int64_t tc, const uint64_t key, T *zb)
 {
-    T x[DMAX][W], y[DMAX][W];
-    for (int64_t i = 0; i < d; i++)
-        for (int w = 0; w < nw; w++) x[i][w] = xin[i * chains + c + w];
-    int64_t next = keep0, slot = slot0;
-    for (int64_t t = 0; t < k; t++) {
-        FN(affine)(d, chains, nw, a, cv, sigma, noise + t * stride + c, x, y);
-        for (int64_t i = 0; i < d; i++)
-            for (int w = 0; w < nw; w++) x[i][w] = y[i][w];
-        if (t == next) {
-            FN(record)(d, chains, c, nw, x, trace, slot, centre, acc);
-            next += thin;
-            slot++;
-        }
+    if (c == 0 && tc == chains) {
+        FN(pair_range)(key, 0, (d * chains + 1) / 2, zb + 1);
+        return;
     }
-    int64_t bad = 0;
-    for (int64_t i = 0; i < d; i++)
-        for (int w = 0; w < nw; w++) {
-            xout[i * chains + c + w] = x[i][w];
-            bad += !(x[i][w] - x[i][w] == 0); /* NaN or inf */
-        }
-    return bad;
+    for (int64_t i = 0; i < d; i++) {
+        const int64_t m0 = i * chains + c;
+        FN(pair_range)(key, m0 >> 1, ((m0 + tc - 1) >> 1) - (m0 >> 1) + 1, zb + 1 + i * (TILE + 2) - (m0 & 1));
+    }
 }
 
-/* ULA on N(m, S) for chains [c0, c1) over k steps; returns the number of non-finite coordinates. */
-int64_t FN(ula_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_t k, int64_t stride,
-                      const T *a, const T *cv, T sigma, const T *xin, T *xout, const T *noise,
+/* sn ULA steps for the chains [g, g + nw) of a tile: states xs (rows of TILE), step s's noise rows
+ * at n + s * ps (rows of nstride), recording kept states. */
+static inline __attribute__((always_inline)) void FN(tile_group)(
+    const int64_t d, const int64_t chains, const int64_t c, const int64_t g, const int nw,
+    const int64_t sn, const int64_t *kslot, const T *a, const T *cv, const T sigma, T *xs, const T *n,
+    const int64_t ps, const int64_t nstride, T *trace, const T *centre, double *acc)
+{
+    T x[DMAX][W], y[DMAX][W];
+    STATS_BEGIN
+    for (int64_t i = 0; i < d; i++)
+        for (int w = 0; w < nw; w++) x[i][w] = xs[i * TILE + g + w];
+    for (int64_t s = 0; s < sn; s++) {
+        FN(affine)(d, nstride, nw, a, cv, sigma, n + s * ps + g, x, y);
+        for (int64_t i = 0; i < d; i++)
+            for (int w = 0; w < nw; w++) x[i][w] = y[i][w];
+        if (kslot[s] >= 0) STATS_RECORD(x, kslot[s]);
+    }
+    for (int64_t i = 0; i < d; i++)
+        for (int w = 0; w < nw; w++) xs[i * TILE + g + w] = x[i][w];
+    STATS_END
+}
+
+/* ULA on N(m, S) for chains [c0, c1) over the k steps keyed by keys[t]; returns the number of
+ * non-finite coordinates. Each step's normals are made here (the stream of normals(), the same bits)
+ * for a tile of TILE chains and a batch of steps at a time, whose states and normals stay in L1:
+ * neither normals nor states go through memory between steps. */
+int64_t FN(ula_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_t k,
+                      const uint64_t *keys, const T *a, const T *cv, T sigma, const T *xin, T *xout,
                       int64_t keep0, int64_t thin, T *trace, int64_t slot0, const T *centre,
                       double *acc)
 {
+    T xs[DMAX * TILE];
+    T zb[ZCAP];
+    int64_t kslot[SMAX];
     int64_t bad = 0;
-    for (int64_t c = c0; c < c1; c += W) {
-        double *ac = acc ? acc + (c / STAT_CHUNK) * (d + d * (d + 1) / 2) * W : 0;
-        const int nw = c1 - c >= W ? W : (int)(c1 - c);
-        /* d = 2 (the assignment's target) with constants, so the compiler keeps the lanes in registers */
-        if (d == 2 && nw == W)
-            bad += FN(ula_group)(2, chains, c, W, k, stride, a, cv, sigma, xin, xout, noise, keep0,
-                                 thin, trace, slot0, centre, ac);
-        else
-            bad += FN(ula_group)(d, chains, c, nw, k, stride, a, cv, sigma, xin, xout, noise, keep0,
-                                 thin, trace, slot0, centre, ac);
+    for (int64_t c = c0; c < c1; c += TILE) {
+        const int64_t tc = c1 - c >= TILE ? TILE : c1 - c;
+        /* the tile's sums, added to its chunk's at the end (tiles start on multiples of TILE from c0,
+         * a multiple of STAT_CHUNK when acc is used) */
+        const int64_t rows = d + d * (d + 1) / 2;
+        double la[(DMAX + DMAX * (DMAX + 1) / 2) * W];
+        for (int64_t r = 0; r < rows * W; r++) la[r] = 0.0;
+        double *ac = acc ? la : 0;
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t w = 0; w < tc; w++) xs[i * TILE + w] = xin[i * chains + c + w];
+        const int64_t nstride = tile_stride(chains, c, tc), ps = d * nstride + 2, S = batch_steps(ps);
+        int64_t next = keep0, slot = slot0;
+        for (int64_t t0 = 0; t0 < k; t0 += S) {
+            const int64_t sn = k - t0 < S ? k - t0 : S;
+            for (int64_t s = 0; s < sn; s++) FN(tile_normals)(d, chains, c, tc, keys[t0 + s], zb + s * ps);
+            kept_slots(t0, sn, thin, &next, &slot, kslot);
+            for (int64_t g = 0; g < tc; g += W) {
+                const int nw = tc - g >= W ? W : (int)(tc - g);
+                /* d = 2 (the assignment's target) with constants, so the compiler keeps the lanes in registers */
+                if (d == 2 && nw == W)
+                    FN(tile_group)(2, chains, c, g, W, sn, kslot, a, cv, sigma, xs, zb + 1, ps, nstride, trace, centre, ac);
+                else
+                    FN(tile_group)(d, chains, c, g, nw, sn, kslot, a, cv, sigma, xs, zb + 1, ps, nstride, trace, centre, ac);
+            }
+        }
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t w = 0; w < tc; w++) {
+                const T v = xs[i * TILE + w];
+                xout[i * chains + c + w] = v;
+                bad += !(v - v == 0); /* NaN or inf */
+            }
+        if (acc) {
+            double *chunk = acc + (c / STAT_CHUNK) * rows * W;
+            for (int64_t r = 0; r < rows * W; r++) chunk[r] += la[r];
+        }
     }
     return bad;
 }
 
-static inline __attribute__((always_inline)) int64_t FN(mala_group)(
-    const int64_t d, const int64_t chains, const int64_t c, const int nw, const int64_t k,
-    const int64_t stride, const T *a, const T *cv, const T sigma, const T *m, const T *p,
-    const T mu, const T inv4mu, const T *xin, T *xout, const T *lpin, T *lpout, const T *noise,
-    const T *logu, const int64_t keep0, const int64_t thin, T *trace, const int64_t slot0,
-    const T *centre, double *acc)
+/* sn MALA steps for the chains [g, g + nw) of a tile: states xs and log-densities lps (rows of
+ * TILE); step s's noise rows at n + s * ps (rows of nstride) and log-uniforms at lu + s * ps;
+ * records kept states; returns the accepted proposals. */
+static inline __attribute__((always_inline)) int64_t FN(mala_tile_group)(
+    const int64_t d, const int64_t chains, const int64_t c, const int64_t g, const int nw,
+    const int64_t sn, const int64_t *kslot, const T *a, const T *cv, const T sigma, const T *m,
+    const T *p, const T mu, const T inv4mu, T *xs, T *lps, const T *nb, const T *lb, const int64_t ps,
+    const int64_t nstride, T *trace, const T *centre, double *acc)
 {
     T x[DMAX][W], y[DMAX][W], zy[DMAX][W], h[DMAX][W], lpx[W];
     int64_t accepted = 0;
+    STATS_BEGIN
     for (int64_t i = 0; i < d; i++)
-        for (int w = 0; w < nw; w++) x[i][w] = xin[i * chains + c + w];
-    for (int w = 0; w < nw; w++) lpx[w] = lpin[c + w];
+        for (int w = 0; w < nw; w++) x[i][w] = xs[i * TILE + g + w];
+    for (int w = 0; w < nw; w++) lpx[w] = lps[g + w];
     const T half = (T)-0.5;
-    int64_t next = keep0, slot = slot0;
-    for (int64_t t = 0; t < k; t++) {
-        const T *n = noise + t * stride + c;
-        const T *lu = logu + t * chains + c;
-        FN(affine)(d, chains, nw, a, cv, sigma, n, x, y);
+    for (int64_t s = 0; s < sn; s++) {
+        const T *n = nb + s * ps + g;
+        const T *lu = lb + s * ps + g;
+        FN(affine)(d, nstride, nw, a, cv, sigma, n, x, y);
         /* h = P (y - m): the negative score at the proposal */
         for (int64_t i = 0; i < d; i++)
             for (int w = 0; w < nw; w++) zy[i][w] = y[i][w] - m[i];
@@ -166,7 +212,7 @@ static inline __attribute__((always_inline)) int64_t FN(mala_group)(
             qb[w] = b0 * b0;
         }
         for (int64_t i = 1; i < d; i++) {
-            const T *ni = n + i * chains;
+            const T *ni = n + i * nstride;
             for (int w = 0; w < nw; w++) {
                 lpy[w] = lpy[w] + zy[i][w] * h[i][w];
                 qf[w] = qf[w] + ni[w] * ni[w];
@@ -183,37 +229,66 @@ static inline __attribute__((always_inline)) int64_t FN(mala_group)(
             for (int64_t i = 0; i < d; i++) x[i][w] = ok ? y[i][w] : x[i][w];
             lpx[w] = ok ? lpy[w] : lpx[w];
         }
-        if (t == next) {
-            FN(record)(d, chains, c, nw, x, trace, slot, centre, acc);
-            next += thin;
-            slot++;
-        }
+        if (kslot[s] >= 0) STATS_RECORD(x, kslot[s]);
     }
     for (int64_t i = 0; i < d; i++)
-        for (int w = 0; w < nw; w++) xout[i * chains + c + w] = x[i][w];
-    for (int w = 0; w < nw; w++) lpout[c + w] = lpx[w];
+        for (int w = 0; w < nw; w++) xs[i * TILE + g + w] = x[i][w];
+    for (int w = 0; w < nw; w++) lps[g + w] = lpx[w];
+    STATS_END
     return accepted;
 }
 
-/* MALA on N(m, S) for chains [c0, c1) over k steps; returns the number of accepted proposals. */
-int64_t FN(mala_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_t k, int64_t stride,
-                       const T *a, const T *cv, T sigma, const T *m, const T *p, T mu, T inv4mu,
-                       const T *xin, T *xout, const T *lpin, T *lpout, const T *noise,
-                       const T *logu, int64_t keep0, int64_t thin, T *trace, int64_t slot0,
-                       const T *centre, double *acc)
+/* MALA on N(m, S) for chains [c0, c1) over the k steps keyed by keys[t]; returns the number of
+ * accepted proposals. As ula_gauss, a tile of chains and a batch of steps at a time, with each
+ * step's normals and log-uniforms (uniforms 2*ceil(d*chains/2) + c of the stream) made here. */
+int64_t FN(mala_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_t k,
+                       const uint64_t *keys, const T *a, const T *cv, T sigma, const T *m, const T *p,
+                       T mu, T inv4mu, const T *xin, T *xout, const T *lpin, T *lpout, int64_t keep0,
+                       int64_t thin, T *trace, int64_t slot0, const T *centre, double *acc)
 {
+    T xs[DMAX * TILE], lps[TILE];
+    T zb[ZCAP];
+    int64_t kslot[SMAX];
+    const int64_t zs = 2 * ((d * chains + 1) / 2);
     int64_t accepted = 0;
-    for (int64_t c = c0; c < c1; c += W) {
-        double *ac = acc ? acc + (c / STAT_CHUNK) * (d + d * (d + 1) / 2) * W : 0;
-        const int nw = c1 - c >= W ? W : (int)(c1 - c);
-        if (d == 2 && nw == W)
-            accepted += FN(mala_group)(2, chains, c, W, k, stride, a, cv, sigma, m, p, mu, inv4mu,
-                                       xin, xout, lpin, lpout, noise, logu, keep0, thin, trace,
-                                       slot0, centre, ac);
-        else
-            accepted += FN(mala_group)(d, chains, c, nw, k, stride, a, cv, sigma, m, p, mu, inv4mu,
-                                       xin, xout, lpin, lpout, noise, logu, keep0, thin, trace,
-                                       slot0, centre, ac);
+    for (int64_t c = c0; c < c1; c += TILE) {
+        const int64_t tc = c1 - c >= TILE ? TILE : c1 - c;
+        const int64_t rows = d + d * (d + 1) / 2;
+        double la[(DMAX + DMAX * (DMAX + 1) / 2) * W];
+        for (int64_t r = 0; r < rows * W; r++) la[r] = 0.0;
+        double *ac = acc ? la : 0;
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t w = 0; w < tc; w++) xs[i * TILE + w] = xin[i * chains + c + w];
+        for (int64_t w = 0; w < tc; w++) lps[w] = lpin[c + w];
+        /* a step's values: its normal rows, then its tc log-uniforms */
+        const int64_t nstride = tile_stride(chains, c, tc), lo = d * nstride + 2, ps = lo + tc, S = batch_steps(ps);
+        int64_t next = keep0, slot = slot0;
+        for (int64_t t0 = 0; t0 < k; t0 += S) {
+            const int64_t sn = k - t0 < S ? k - t0 : S;
+            for (int64_t s = 0; s < sn; s++) {
+                const uint64_t key = keys[t0 + s];
+                T *zs_ = zb + s * ps;
+                FN(tile_normals)(d, chains, c, tc, key, zs_);
+                for (int64_t w = 0; w < tc; w++) zs_[lo + w] = LOG((T)1 - UNIT(gb_uniform_bits(key, zs + c + w)));
+            }
+            kept_slots(t0, sn, thin, &next, &slot, kslot);
+            for (int64_t g = 0; g < tc; g += W) {
+                const int nw = tc - g >= W ? W : (int)(tc - g);
+                if (d == 2 && nw == W)
+                    accepted += FN(mala_tile_group)(2, chains, c, g, W, sn, kslot, a, cv, sigma, m, p, mu, inv4mu, xs,
+                                                    lps, zb + 1, zb + lo, ps, nstride, trace, centre, ac);
+                else
+                    accepted += FN(mala_tile_group)(d, chains, c, g, nw, sn, kslot, a, cv, sigma, m, p, mu, inv4mu, xs,
+                                                    lps, zb + 1, zb + lo, ps, nstride, trace, centre, ac);
+            }
+        }
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t w = 0; w < tc; w++) xout[i * chains + c + w] = xs[i * TILE + w];
+        for (int64_t w = 0; w < tc; w++) lpout[c + w] = lps[w];
+        if (acc) {
+            double *chunk = acc + (c / STAT_CHUNK) * rows * W;
+            for (int64_t r = 0; r < rows * W; r++) chunk[r] += la[r];
+        }
     }
     return accepted;
 }

@@ -105,8 +105,8 @@ def _build(cc: str) -> tuple[Path | None, str]:
 
 
 def _declare(lib: ctypes.CDLL) -> None:
-    ula = [_I64] * 6 + [_PTR, _PTR, None, _PTR, _PTR, _PTR, _I64, _I64, _PTR, _I64, _PTR, _PTR]
-    mala = [_I64] * 6 + [_PTR, _PTR, None, _PTR, _PTR, None, None] + [_PTR] * 6 + [_I64, _I64, _PTR, _I64, _PTR, _PTR]
+    ula = [_I64] * 5 + [_PTR, _PTR, _PTR, None, _PTR, _PTR, _I64, _I64, _PTR, _I64, _PTR, _PTR]
+    mala = [_I64] * 5 + [_PTR, _PTR, _PTR, None, _PTR, _PTR, None, None] + [_PTR] * 4 + [_I64, _I64, _PTR, _I64, _PTR, _PTR]
     normals = [_I64] * 4 + [_PTR, _PTR]
     log_uniforms = [_I64] * 4 + [_PTR, _PTR, _I64]
     for sfx, real in (("f64", ctypes.c_double), ("f32", ctypes.c_float)):

@@ -13,7 +13,9 @@ continued with the same generator equals one longer run.
 Why not ``torch.rand``: its CPU generator (mt19937) is serial and took half of a many-chain ULA
 step, which a second core could not share. A counter-based stream computes any uniform from
 (key, j) alone, so the C kernels make a step's uniforms inside the Box–Muller loop, on every
-thread and SIMD lane, with numbers that do not depend on the split. On CUDA, step t's uniforms are
+thread and SIMD lane, with numbers that do not depend on the split. The Gaussian ULA and MALA
+kernels go further: they take only the keys (``draw_keys``) and make each step's normals inside the
+step, a tile of chains at a time, so no normals go through memory. On CUDA, step t's uniforms are
 one ``torch.rand(m)`` from the run's CUDA generator (one step per draw: CUDA's generator does not
 split a long draw into per-step ones).
 
@@ -176,42 +178,67 @@ class NoiseStream:
     BLOCK_BYTES = 1 << 19
 
     def __init__(self, gen: torch.Generator, d: int, chains: int, device: torch.device, dtype: torch.dtype,
-                 *, check_every: int, uniforms: bool = False):
+                 *, check_every: int, uniforms: bool = False, keyed: bool = False):
         self.gen, self.d, self.chains, self.dtype = gen, d, chains, dtype
         self.pairs = padded_pairs(d * chains)
         self.zs = 2 * self.pairs
         self.m = self.zs + (chains if uniforms else 0)
         self.cpu = device.type == "cpu"
         itemsize = torch.finfo(dtype).bits // 8
-        # CUDA's generator does not split a long draw into per-step ones: one step per draw there.
-        self.block = 1 if not self.cpu else max(1, min(check_every, self.BLOCK_BYTES // (self.m * itemsize)))
+        # keyed: the engine makes the normals from the keys itself (draw_keys), so no buffer bounds
+        # the block. CUDA's generator does not split a long draw into per-step ones: one step per draw there.
+        assert self.cpu or not keyed, "keyed noise streams are CPU-only"
+        self.block = (1 if not self.cpu else check_every if keyed
+                      else max(1, min(check_every, self.BLOCK_BYTES // (self.m * itemsize))))
         self.keys = torch.empty(self.block, dtype=torch.int64) if self.cpu else None
         self.u = None if self.cpu else torch.empty(self.block, self.m, device=device, dtype=dtype)
-        self.z = torch.empty(self.block, self.zs, device=device, dtype=dtype)
-        self.log_u = torch.empty(self.block, chains, device=device, dtype=dtype) if uniforms else None
+        # Allocated on first use: a keyed stream needs normals only to replay a diverged block.
+        self._z: torch.Tensor | None = None
+        self.device = device
+        self.log_u = torch.empty(self.block, chains, device=device, dtype=dtype) if uniforms and not keyed else None
         self.native = None
         lib = library() if self.cpu else None
         if lib is not None:
             sfx = "f64" if dtype == torch.float64 else "f32"
             self.native = (getattr(lib, f"normals_{sfx}"), getattr(lib, f"log_uniforms_{sfx}"))
 
+    @property
+    def z(self) -> torch.Tensor:
+        """The buffer of normals, (block, zs)."""
+        if self._z is None:
+            self._z = torch.empty(self.block, self.zs, device=self.device, dtype=self.dtype)
+        return self._z
+
+    def draw_keys(self, k: int) -> torch.Tensor:
+        """The next k steps' keys alone (CPU), for an engine whose kernel makes their normals itself."""
+        return draw_keys(self.gen, k, self.keys)
+
     def draw(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next k steps: normals (k, zs) (step j's noise is ``noise_of(z[j])``) and log-uniforms (k, chains)."""
-        z = self.z[:k]
-        lu = None if self.log_u is None else self.log_u[:k]
         if not self.cpu:
+            z = self.z[:k]
+            lu = None if self.log_u is None else self.log_u[:k]
             u = self.u[:k]
             torch.rand(u.shape, generator=self.gen, out=u)
-        else:
-            keys = draw_keys(self.gen, k, self.keys)
-            if self.native is not None:
-                normals, log_uniforms = self.native
-                ranges = split(self.pairs, 2 * k * self.pairs, LANES)
-                run_parallel(normals, ranges, (k, self.zs), (keys.data_ptr(), z.data_ptr()))
-                if lu is not None:
-                    log_uniforms(k, self.zs, 0, self.chains, keys.data_ptr(), lu.data_ptr(), self.chains)
-                return z, lu
-            u = uniforms(keys, self.m, self.dtype)
+            box_muller(u, self.pairs, z)
+            if lu is not None:
+                lu.copy_(log_exact(1.0 - u[:, self.zs :]))
+            return z, lu
+        return self._from_keys(draw_keys(self.gen, k, self.keys))
+
+    def _from_keys(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Normals (k, zs) and log-uniforms (k, chains) of the steps keyed by ``keys`` (k,) (CPU)."""
+        k = keys.shape[0]
+        z = self.z[:k]
+        lu = None if self.log_u is None else self.log_u[:k]
+        if self.native is not None:
+            normals, log_uniforms = self.native
+            ranges = split(self.pairs, 2 * k * self.pairs, LANES)
+            run_parallel(normals, ranges, (k, self.zs), (keys.data_ptr(), z.data_ptr()))
+            if lu is not None:
+                log_uniforms(k, self.zs, 0, self.chains, keys.data_ptr(), lu.data_ptr(), self.chains)
+            return z, lu
+        u = uniforms(keys, self.m, self.dtype)
         box_muller(u, self.pairs, z)
         if lu is not None:
             lu.copy_(log_exact(1.0 - u[:, self.zs :]))

@@ -157,13 +157,14 @@ def sample_mala(
     mu = step_size_arg(step_size, chains, dev, dt)
     gen = resolve_generator(seed, generator, dev)
     xt = initial_state(x0, chains, target.dim, dev, dt)
-    stream = NoiseStream(gen, target.dim, chains, dev, dt, check_every=check_every, uniforms=True)
     if isinstance(target, Gaussian) and not isinstance(mu, torch.Tensor) and target.dim <= 8:
         engine: Any = GaussianMALA(target, mu, xt)
         log_p0 = engine.lp
     else:
         engine = MALAEngine(target, mu, xt)
         log_p0 = engine.state.log_prob
+    stream = NoiseStream(gen, target.dim, chains, dev, dt, check_every=check_every, uniforms=True,
+                         keyed=getattr(engine, "keyed", False))
     if not bool(torch.isfinite(log_p0).all()):
         raise ParameterError("x0 must lie where the target's log-density is finite")
     centre = target.mean if isinstance(target, Gaussian) else xt.mean(dim=1)

@@ -182,7 +182,7 @@ def sample_ula(
     else:
         engine = KernelEngine(ula_kernel(target, mu), target.dim, chains)
     centre = target.mean if isinstance(target, Gaussian) else xt.mean(dim=1)
-    stream = NoiseStream(gen, target.dim, chains, dev, dt, check_every=check_every)
+    stream = NoiseStream(gen, target.dim, chains, dev, dt, check_every=check_every, keyed=getattr(engine, "keyed", False))
     rec = Recorder(keep, steps, burn_in, thin, target.dim, chains, dev, dt, centre)
     final_t, elapsed = drive("ULA", engine, xt, stream, rec, steps=steps, step_size=mu, bound=bound)
     return finish(sampler, final_t, rec, elapsed, steps=steps, step_size=mu, chains=chains,
