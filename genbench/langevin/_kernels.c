@@ -20,6 +20,9 @@
 #define TILE 128 /* chains per tile of the step kernels (divides STAT_CHUNK) */
 #define ZCAP 2048 /* values of normals (and log-uniforms) a tile keeps for a batch of steps: L1-sized */
 #define SMAX 64   /* most steps per batch */
+/* One step of the widest tile (d = DMAX, rows of TILE + 2, MALA's TILE log-uniforms) fits a batch. */
+_Static_assert(DMAX * (TILE + 2) + 2 + TILE <= ZCAP, "ZCAP must hold one step of a tile");
+_Static_assert(STAT_CHUNK % TILE == 0, "a tile must not straddle two statistics chunks");
 
 #define CAT_(a, b) a##_##b
 #define CAT(a, b) CAT_(a, b)
@@ -74,7 +77,6 @@ static inline void kept_slots(const int64_t t0, const int64_t sn, const int64_t 
         }
     }
 }
-
 
 /* keep="stats" sums of one group of chains over a batch of steps, added to the tile's sums acc at
  * the end. For d = 2 with a full group (the assignment's target) they are five vectors of W lanes
