@@ -137,7 +137,9 @@ def make_step(
     if mode == "fused":
         return _fused_step(gen, disc, opt_g, opt_d)
     if mode == "compile":
-        compiled = torch.compile(train_step, mode="reduce-overhead" if dev.type == "cuda" else "default")
+        # dynamic=False: an epoch's smaller last batch gets a graph of its own. A dynamic-shape graph
+        # donates buffers to its backward, which autograd.grad(retain_graph=True) then refuses.
+        compiled = torch.compile(train_step, mode="reduce-overhead" if dev.type == "cuda" else "default", dynamic=False)
 
         def step(real: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
             # clone: with CUDA graphs the output buffer is overwritten by the next replay.
