@@ -78,7 +78,7 @@ static inline void kept_slots(const int64_t t0, const int64_t sn, const int64_t 
     }
 }
 
-/* keep="stats" sums of one group of chains over a batch of steps, added to the tile's sums acc at
+/* keep="stats" sums of one group of chains over a batch of steps, added to its chunk's sums acc at
  * the end. For d = 2 with a full group (the assignment's target) they are five vectors of W lanes
  * held in registers (gb_v8d: GCC vector extension); otherwise a local array. The order of the
  * additions, and so the sums, is the same either way. Expanded inside the body's step groups. */

@@ -99,6 +99,17 @@ static inline __attribute__((always_inline)) void FN(tile_normals)(
     }
 }
 
+/* Load the states of the tile [c, c + tc) into xs (rows of TILE); returns the statistics sums its
+ * groups add to (its chunk's: tiles start on multiples of TILE from c0, a multiple of STAT_CHUNK when
+ * acc is used), or 0 without acc. */
+static inline __attribute__((always_inline)) double *FN(tile_load)(
+    const int64_t d, const int64_t chains, const int64_t c, const int64_t tc, const T *xin, T *xs, double *acc)
+{
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t w = 0; w < tc; w++) xs[i * TILE + w] = xin[i * chains + c + w];
+    return acc ? acc + (c / STAT_CHUNK) * (d + d * (d + 1) / 2) * W : 0;
+}
+
 /* sn ULA steps for the chains [g, g + nw) of a tile: states xs (rows of TILE), step s's noise rows
  * at n + s * ps (rows of nstride), recording kept states. */
 static inline __attribute__((always_inline)) void FN(tile_group)(
@@ -136,14 +147,7 @@ int64_t FN(ula_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_t
     int64_t bad = 0;
     for (int64_t c = c0; c < c1; c += TILE) {
         const int64_t tc = c1 - c >= TILE ? TILE : c1 - c;
-        /* the tile's sums, added to its chunk's at the end (tiles start on multiples of TILE from c0,
-         * a multiple of STAT_CHUNK when acc is used) */
-        const int64_t rows = d + d * (d + 1) / 2;
-        double la[(DMAX + DMAX * (DMAX + 1) / 2) * W];
-        for (int64_t r = 0; r < rows * W; r++) la[r] = 0.0;
-        double *ac = acc ? la : 0;
-        for (int64_t i = 0; i < d; i++)
-            for (int64_t w = 0; w < tc; w++) xs[i * TILE + w] = xin[i * chains + c + w];
+        double *ac = FN(tile_load)(d, chains, c, tc, xin, xs, acc);
         const int64_t nstride = tile_stride(chains, c, tc), ps = d * nstride + 2, S = batch_steps(ps);
         int64_t next = keep0, slot = slot0;
         for (int64_t t0 = 0; t0 < k; t0 += S) {
@@ -165,10 +169,6 @@ int64_t FN(ula_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_t
                 xout[i * chains + c + w] = v;
                 bad += !(v - v == 0); /* NaN or inf */
             }
-        if (acc) {
-            double *chunk = acc + (c / STAT_CHUNK) * rows * W;
-            for (int64_t r = 0; r < rows * W; r++) chunk[r] += la[r];
-        }
     }
     return bad;
 }
@@ -253,12 +253,7 @@ int64_t FN(mala_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_
     int64_t accepted = 0;
     for (int64_t c = c0; c < c1; c += TILE) {
         const int64_t tc = c1 - c >= TILE ? TILE : c1 - c;
-        const int64_t rows = d + d * (d + 1) / 2;
-        double la[(DMAX + DMAX * (DMAX + 1) / 2) * W];
-        for (int64_t r = 0; r < rows * W; r++) la[r] = 0.0;
-        double *ac = acc ? la : 0;
-        for (int64_t i = 0; i < d; i++)
-            for (int64_t w = 0; w < tc; w++) xs[i * TILE + w] = xin[i * chains + c + w];
+        double *ac = FN(tile_load)(d, chains, c, tc, xin, xs, acc);
         for (int64_t w = 0; w < tc; w++) lps[w] = lpin[c + w];
         /* a step's values: its normal rows, then its tc log-uniforms */
         const int64_t nstride = tile_stride(chains, c, tc), lo = d * nstride + 2, ps = lo + tc, S = batch_steps(ps);
@@ -285,10 +280,6 @@ int64_t FN(mala_gauss)(int64_t d, int64_t chains, int64_t c0, int64_t c1, int64_
         for (int64_t i = 0; i < d; i++)
             for (int64_t w = 0; w < tc; w++) xout[i * chains + c + w] = xs[i * TILE + w];
         for (int64_t w = 0; w < tc; w++) lpout[c + w] = lps[w];
-        if (acc) {
-            double *chunk = acc + (c / STAT_CHUNK) * rows * W;
-            for (int64_t r = 0; r < rows * W; r++) chunk[r] += la[r];
-        }
     }
     return accepted;
 }
