@@ -43,9 +43,12 @@ def _stream(device: torch.device, feed: str, shuffle: bool = False) -> Iterator[
                         shuffle=shuffle)
 
 
-def _stepper(device: torch.device, mode: str) -> Step:
+def _stepper(device: torch.device, mode: str, step_hooks: bool = False) -> Step:
     gen, disc = build_models(SEED, device)
     opt_g, opt_d = build_optimizers(gen, disc, capturable=mode == "cuda_graph")
+    if step_hooks:  # a no-op hook: the fused step then updates through Optimizer.step, as before its direct Adam calls
+        for opt in (opt_g, opt_d):
+            opt.register_step_pre_hook(lambda *_: None)
     step = make_step(gen, disc, opt_g, opt_d, mode=mode, batch_size=BATCH)
     noise = noise_generator(SEED, device)
     # Noise per real batch, as train_gan draws it (the epoch's last batch is smaller).
@@ -244,6 +247,12 @@ def _two_thread_fused_stepper(device: torch.device) -> Step:
         return _stepper(device, "fused")
 
 
+def _two_thread_fused_stepper_optimizer_step(device: torch.device) -> Step:
+    """The two-thread fused step with its Adam updates made through ``Optimizer.step`` (3 calls a step)."""
+    with _threads(2):
+        return _stepper(device, "fused", step_hooks=True)
+
+
 def _inline_fused_stepper(device: torch.device) -> Step:
     """The fused step built while torch allows one thread: every piece runs inline on the calling thread."""
     with _threads(1):
@@ -267,6 +276,8 @@ KNOBS: dict[str, tuple[Callable[[torch.device], Step], bool, int | None]] = {
     "fused_step_one_thread": (_inline_fused_stepper, False, 1),  # written-out products, all on one thread
     "fused_step_inline,intraop_threads=2": (_inline_fused_stepper, False, 2),  # the same, each product on 2 OpenMP threads
     "fused_step_two_threads": (_two_thread_fused_stepper, False, 1),  # today's default on a CPU allowed >= 2 threads
+    # the same with Optimizer.step's Python around each of its 3 Adam updates (the fused step's _AdamCall skips it)
+    "fused_step_two_threads,adam=optimizer_step": (_two_thread_fused_stepper_optimizer_step, False, 1),
 }
 
 

@@ -228,6 +228,58 @@ def test_fused_step_refuses_other_models() -> None:
         make_step(g, d, og, od, mode="fused")
 
 
+def test_direct_adam_call_is_optimizer_step() -> None:
+    """The fused step's _AdamCall updates a parameter subset bit for bit as ``opt.step()`` does, goes around
+    Optimizer.step only where that is the same update, and follows a state rebuilt by load_state_dict."""
+    from genbench.gan.step import _AdamCall
+
+    gen = torch.Generator().manual_seed(3)
+    grads = [[torch.randn(p.shape, generator=gen) for p in Generator().parameters()] for _ in range(6)]
+    subset = slice(4, 6)  # G's last layer, as the fused step updates it
+
+    def run(direct: bool, **adam: object) -> tuple[Generator, torch.optim.Optimizer, int]:
+        g, _ = build_models(1)
+        hooked = adam.pop("hooked", False)
+        opt = torch.optim.Adam(g.parameters(), **{"lr": 2e-4, "betas": (0.5, 0.999), "fused": True, **adam})  # type: ignore[arg-type]
+        if hooked:
+            opt.register_step_post_hook(lambda *_: None)
+        params = list(g.parameters())[subset]
+        call, calls = _AdamCall(opt, params), [0]
+        counted = opt.step
+
+        def step(*a: object, **k: object) -> None:
+            calls[0] += 1
+            counted(*a, **k)
+
+        opt.step = step  # type: ignore[method-assign]
+        for i, gs in enumerate(grads):
+            if i == 3:  # a resume: the state is rebuilt from a state dict between two steps
+                opt.load_state_dict(opt.state_dict())
+                opt.param_groups[0]["lr"] = 1e-4
+            if direct:
+                call(gs[subset])
+            else:
+                for p, gr in zip(params, gs[subset]):
+                    p.grad = gr
+                opt.step()
+                for p in params:
+                    p.grad = None
+        return g, opt, calls[0]
+
+    ref, ref_opt, _ = run(direct=False)
+    got, got_opt, calls = run(direct=True)
+    assert calls == 1  # Adam builds its state on the first step; every later step is the direct call
+    assert all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), ref.state_dict().values()))
+    for k, v in ref_opt.state_dict()["state"].items():
+        assert all(torch.equal(got_opt.state_dict()["state"][k][n], v[n]) for n in ("step", "exp_avg", "exp_avg_sq"))
+    assert set(got_opt.state_dict()["state"]) == {4, 5}  # only the subset was stepped
+    # Options the direct call does not implement, and step hooks, go through opt.step() every time.
+    for adam in ({"fused": False}, {"amsgrad": True}, {"weight_decay": 0.1}, {"hooked": True}):
+        ref, _, _ = run(direct=False, **dict(adam))
+        got, _, calls = run(direct=True, **dict(adam))
+        assert calls >= len(grads) and all(torch.equal(a, b) for a, b in zip(got.state_dict().values(), ref.state_dict().values()))
+
+
 def test_parallel_step_is_bit_identical_to_the_serial_step(train_data: MnistData) -> None:
     """D's half on a second thread: the same weights, Adam moments and statistics, bit for bit (last batch smaller)."""
     batches = [train_data.images[i * 64 : (i + 1) * 64] for i in range(6)] + [train_data.images[:10]]

@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim import optimizer as torch_optimizer
 
 from genbench._runtime import resolve_device
 from genbench._validate import choice, positive_int
@@ -72,6 +73,73 @@ def _params(opt: torch.optim.Optimizer) -> list[torch.Tensor]:
 def _set_grads(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor]) -> None:
     for p, g in zip(params, grads):
         p.grad = g
+
+
+def _has_step_hooks(opt: torch.optim.Optimizer) -> bool:
+    """Whether ``opt.step()`` would run hooks (also when this torch keeps them elsewhere: then assume it would)."""
+    hooks = [getattr(opt, "_optimizer_step_pre_hooks", None), getattr(opt, "_optimizer_step_post_hooks", None),
+             getattr(torch_optimizer, "_global_optimizer_pre_hooks", None), getattr(torch_optimizer, "_global_optimizer_post_hooks", None)]
+    return any(h is None or len(h) > 0 for h in hooks)
+
+
+class _AdamCall:
+    """``opt.step()`` for one fixed subset of an Adam's parameters, as one ``torch._fused_adam_`` call.
+
+    Optimizer.step spends ~0.2 ms of Python a call (hooks, grouping tensors, state checks): 3 calls
+    in a ~6 ms fused step, holding the GIL the other thread needs (benchmarks/test_gan.py::
+    test_step_knobs, "fused_step_two_threads,adam=optimizer_step"). This is the call that
+    Adam(fused=True) itself ends in, on the same state tensors, so the update is bit-identical. The
+    first step (Adam builds its state), other Adam options and step hooks go through ``opt.step()``;
+    a state or param group replaced by load_state_dict is read afresh.
+    """
+
+    def __init__(self, opt: torch.optim.Optimizer, params: Sequence[torch.Tensor]) -> None:
+        self.opt, self.params = opt, list(params)
+        self.states: list[dict[str, Any]] = []
+        self.lists: tuple[list[torch.Tensor], ...] = ()
+
+    def _group(self) -> dict[str, Any] | None:
+        """The one param group holding all of ``params`` (looked up each call: load_state_dict replaces groups)."""
+        groups = [g for g in self.opt.param_groups if any(p is q for q in g["params"] for p in self.params)]
+        if len(groups) != 1 or not all(any(p is q for q in groups[0]["params"]) for p in self.params):
+            return None
+        return groups[0]
+
+    def _direct(self, g: dict[str, Any] | None) -> bool:
+        if (g is None or not isinstance(self.opt, torch.optim.Adam) or not g.get("fused") or g.get("amsgrad")
+                or g.get("maximize") or g.get("weight_decay") or g.get("decoupled_weight_decay") or g.get("capturable")
+                or g.get("differentiable") or torch.is_tensor(g["lr"])
+                or _has_step_hooks(self.opt)):
+            return False
+        state = self.opt.state
+        if len(self.states) != len(self.params) or any(state.get(p) is not s for p, s in zip(self.params, self.states)):
+            states = [state.get(p) for p in self.params]
+            if not all(s and {"step", "exp_avg", "exp_avg_sq"} <= s.keys() for s in states):
+                return False  # the first step: Adam builds the state
+            self.states = states  # type: ignore[assignment]
+            self.lists = tuple([s[k] for s in self.states] for k in ("exp_avg", "exp_avg_sq", "step"))
+        return True
+
+    def __call__(self, grads: Sequence[torch.Tensor]) -> None:
+        """Apply one Adam update to ``params`` with ``grads``."""
+        g = self._group()
+        if not self._direct(g):
+            others = [p for g in self.opt.param_groups for p in g["params"] if all(p is not q for q in self.params)]
+            saved = [p.grad for p in others]
+            _set_grads(others, [None] * len(others))  # type: ignore[list-item]
+            _set_grads(self.params, grads)
+            try:
+                self.opt.step()
+            finally:
+                _set_grads(self.params, [None] * len(self.params))  # type: ignore[list-item]
+                _set_grads(others, saved)
+            return
+        assert g is not None
+        exp_avgs, exp_avg_sqs, steps = self.lists
+        torch._foreach_add_(steps, 1)
+        torch._fused_adam_(self.params, list(grads), exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=float(g["lr"]),
+                           beta1=float(g["betas"][0]), beta2=float(g["betas"][1]), weight_decay=0.0, eps=float(g["eps"]),
+                           maximize=False, grad_scale=None, found_inf=None)
 
 
 def train_step(
@@ -242,8 +310,8 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
       beside G's first two), with one sync per hand-over instead of one per operation.
     Elementwise backward steps use autograd's own kernels (aten.*_backward), so the only difference to
     ``eager`` is the grouping of products (relative 1e-6 per step; tests/test_gan_train.py checks it).
-    Each Adam is stepped on disjoint parameter subsets (parameters with no gradient are skipped): the
-    same per-parameter update, moments and step counts as one call.
+    Each Adam is stepped on disjoint parameter subsets, one ``_AdamCall`` each: the same
+    per-parameter update, moments and step counts as one ``opt.step()``.
     """
     if next(gen.parameters()).device.type != "cpu":
         raise ParameterError("step mode 'fused' runs on CPU; on CUDA use step mode 'eager', 'compile' or 'cuda_graph'")
@@ -253,6 +321,7 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
     mean = 1  # torch's Reduction::Mean, as F.binary_cross_entropy(..., reduction="mean") passes it
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="genbench-gan-fused") if torch.get_num_threads() >= 2 else None
     labels: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # batch size -> (ones, zeros, 1.0)
+    adam_d, adam_g_last, adam_g_first = _AdamCall(opt_d, d_params), _AdamCall(opt_g, g_last), _AdamCall(opt_g, g_first)
 
     def logit_grad(p: torch.Tensor, target: torch.Tensor, one: torch.Tensor) -> torch.Tensor:
         """d BCE(sigmoid(a), target) / da per sample, as autograd computes it (BCE's clamp included)."""
@@ -274,8 +343,6 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
         if b not in labels:
             labels[b] = (torch.ones(b, 1), torch.zeros(b, 1), torch.ones(()))
         ones, zeros, one = labels[b]
-        for p in g_first + g_last:
-            p.grad = None  # each half's Adam call updates exactly the parameters given gradients below
         x_real = real.reshape(b, -1)
         pool = worker if worker is not None else _Inline()
         pending: list[Future[Any]] = []
@@ -315,28 +382,21 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
             v_x = v_a1 @ V1  # the last read of D's weights by G's half: D's update may follow
             g_a3 = aten.tanh_backward(s_g * v_x, x)
 
+            # G's last layer's gradient goes to the worker first (the worker runs its tasks in order): main
+            # finishes G's backward pass meanwhile and then makes both of G's Adam updates.
+            pending.append(last_grads := pool.submit(_no_grad, lambda: [g_a3.t() @ h2, g_a3.sum(0)]))
+
             def d_update() -> torch.Tensor:
-                _set_grads(d_params, d_grads)
-                opt_d.step()
+                adam_d(d_grads)
                 d_loss = real_loss + fake_loss
                 return torch.stack([d_loss, g_loss, p_real.mean(), p.mean()])
 
             pending.append(stats := pool.submit(_no_grad, d_update))
             g_h2 = aten.threshold_backward(g_a3 @ W3, h2, 0)  # the last read of W3: its update may follow
-
-            def g_last_update() -> None:
-                _set_grads(g_last, [g_a3.t() @ h2, g_a3.sum(0)])
-                opt_g.step()  # W3 and b3 only: G's other parameters have no gradient yet
-                for p_ in g_last:
-                    p_.grad = None
-
-            pending.append(last := pool.submit(_no_grad, g_last_update))
             g_first_grads = [g_h2.t() @ h1, g_h2.sum(0)]
             g_h1 = aten.threshold_backward(g_h2 @ W2, h1, 0)
-            g_first_grads = [g_h1.t() @ z, g_h1.sum(0), *g_first_grads]
-            last.result()
-            _set_grads(g_first, g_first_grads)
-            opt_g.step()  # W1, b1, W2, b2 only
+            adam_g_first([g_h1.t() @ z, g_h1.sum(0), *g_first_grads])  # W1, b1, W2, b2 only
+            adam_g_last(last_grads.result())  # W3 and b3 only
             return stats.result()
         finally:
             for fut in pending:  # nothing of this step may still run once it has returned or raised
