@@ -358,9 +358,9 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
 
         try:
             pending.append(on_real := pool.submit(_no_grad, real_half))
-            h1 = torch.relu(torch.addmm(b1, z, W1.t()))
-            h2 = torch.relu(torch.addmm(b2, h1, W2.t()))
-            x = torch.tanh(torch.addmm(b3, h2, W3.t()))
+            h1 = torch.addmm(b1, z, W1.t()).relu_()
+            h2 = torch.addmm(b2, h1, W2.t()).relu_()
+            x = torch.addmm(b3, h2, W3.t()).tanh_()
             a1, e1, a2, e2, p = d_forward(x)
             g_loss, fake_loss = F.binary_cross_entropy(p, ones), F.binary_cross_entropy(p, zeros)
             s_g, s_d = logit_grad(p, ones, one), logit_grad(p, zeros, one)
