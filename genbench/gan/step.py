@@ -306,8 +306,8 @@ def _fused_step(gen: Generator, disc: Discriminator, opt_g: torch.optim.Optimize
       the loss's gradient at the logit. One backward pass with unit output gradients serves G's loss
       and D's loss on the fakes: 16.8 of 586 MFLOP a step fewer.
     - The work is cut into pieces balanced over two threads (D on the real batch while G runs
-      forward; D's weight gradients while G runs backward; G's last layer's gradient and Adam update
-      beside G's first two), with one sync per hand-over instead of one per operation.
+      forward; D's weight gradients, G's last layer's gradient and D's Adam update while G runs
+      backward), with one sync per hand-over instead of one per operation.
     Elementwise backward steps use autograd's own kernels (aten.*_backward), so the only difference to
     ``eager`` is the grouping of products (relative 1e-6 per step; tests/test_gan_train.py checks it).
     Each Adam is stepped on disjoint parameter subsets, one ``_AdamCall`` each: the same
