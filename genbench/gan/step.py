@@ -124,7 +124,7 @@ class _AdamCall:
         """Apply one Adam update to ``params`` with ``grads``."""
         g = self._group()
         if not self._direct(g):
-            others = [p for g in self.opt.param_groups for p in g["params"] if all(p is not q for q in self.params)]
+            others = [p for group in self.opt.param_groups for p in group["params"] if all(p is not q for q in self.params)]
             saved = [p.grad for p in others]
             _set_grads(others, [None] * len(others))  # type: ignore[list-item]
             _set_grads(self.params, grads)

@@ -192,9 +192,9 @@ class NoiseStream:
                       else max(1, min(check_every, self.BLOCK_BYTES // (self.m * itemsize))))
         self.keys = torch.empty(self.block, dtype=torch.int64) if self.cpu else None
         self.u = None if self.cpu else torch.empty(self.block, self.m, device=device, dtype=dtype)
-        # Allocated on first use: a keyed stream needs normals only to replay a diverged block.
-        self._z: torch.Tensor | None = None
-        self.device = device
+        # A keyed stream hands out keys only: its engine makes the normals, and replays a diverged block
+        # from the keys too, so no (block, zs) buffer (16 GB at 10^6 chains and 1 024 steps) is made.
+        self.z = None if keyed else torch.empty(self.block, self.zs, device=device, dtype=dtype)
         self.log_u = torch.empty(self.block, chains, device=device, dtype=dtype) if uniforms and not keyed else None
         self.native = None
         lib = library() if self.cpu else None
@@ -202,43 +202,28 @@ class NoiseStream:
             sfx = "f64" if dtype == torch.float64 else "f32"
             self.native = (getattr(lib, f"normals_{sfx}"), getattr(lib, f"log_uniforms_{sfx}"))
 
-    @property
-    def z(self) -> torch.Tensor:
-        """The buffer of normals, (block, zs)."""
-        if self._z is None:
-            self._z = torch.empty(self.block, self.zs, device=self.device, dtype=self.dtype)
-        return self._z
-
     def draw_keys(self, k: int) -> torch.Tensor:
         """The next k steps' keys alone (CPU), for an engine whose kernel makes their normals itself."""
         return draw_keys(self.gen, k, self.keys)
 
     def draw(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The next k steps: normals (k, zs) (step j's noise is ``noise_of(z[j])``) and log-uniforms (k, chains)."""
-        if not self.cpu:
-            z = self.z[:k]
-            lu = None if self.log_u is None else self.log_u[:k]
-            u = self.u[:k]
-            torch.rand(u.shape, generator=self.gen, out=u)
-            box_muller(u, self.pairs, z)
-            if lu is not None:
-                lu.copy_(log_exact(1.0 - u[:, self.zs :]))
-            return z, lu
-        return self._from_keys(draw_keys(self.gen, k, self.keys))
-
-    def _from_keys(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Normals (k, zs) and log-uniforms (k, chains) of the steps keyed by ``keys`` (k,) (CPU)."""
-        k = keys.shape[0]
+        assert self.z is not None, "a keyed stream hands out keys (draw_keys), not normals"
         z = self.z[:k]
         lu = None if self.log_u is None else self.log_u[:k]
-        if self.native is not None:
-            normals, log_uniforms = self.native
-            ranges = split(self.pairs, 2 * k * self.pairs, LANES)
-            run_parallel(normals, ranges, (k, self.zs), (keys.data_ptr(), z.data_ptr()))
-            if lu is not None:
-                log_uniforms(k, self.zs, 0, self.chains, keys.data_ptr(), lu.data_ptr(), self.chains)
-            return z, lu
-        u = uniforms(keys, self.m, self.dtype)
+        if not self.cpu:
+            u = self.u[:k]
+            torch.rand(u.shape, generator=self.gen, out=u)
+        else:
+            keys = draw_keys(self.gen, k, self.keys)
+            if self.native is not None:
+                normals, log_uniforms = self.native
+                ranges = split(self.pairs, 2 * k * self.pairs, LANES)
+                run_parallel(normals, ranges, (k, self.zs), (keys.data_ptr(), z.data_ptr()))
+                if lu is not None:
+                    log_uniforms(k, self.zs, 0, self.chains, keys.data_ptr(), lu.data_ptr(), self.chains)
+                return z, lu
+            u = uniforms(keys, self.m, self.dtype)
         box_muller(u, self.pairs, z)
         if lu is not None:
             lu.copy_(log_exact(1.0 - u[:, self.zs :]))
