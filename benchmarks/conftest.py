@@ -44,6 +44,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # torch and jax (the peers benchmark) share a GPU: by default jax takes 75% of its memory when its
+    # GPU backend starts, and torch's CUDA workloads would then run out of it.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     threads = config.getoption("--genbench-threads")
     if threads < 0:
         raise pytest.UsageError(f"--genbench-threads must be >= 0 (0 = torch default), got {threads}")

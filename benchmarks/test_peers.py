@@ -10,6 +10,11 @@ Its compilation runs before the timed rounds and is reported apart; every call e
 ``block_until_ready``. float32 runs with jax's default precision, float64 under
 ``jax.enable_x64``. Install the peers with ``pip install genbench[peers]``.
 
+On CUDA, genbench runs on torch's GPU and BlackJAX on jax's (``jax[cuda12]`` or ``jax[cuda13]``), at
+the CPU's chain counts and at 1e6 and 1e7; the CUDA variants skip when either has no GPU. Each side
+is pinned to its device (``jax.default_device``): with a GPU plugin installed jax would otherwise
+put the CPU rows on the GPU too.
+
 Each workload's pair runs back to back, and ``genbench bench`` shows genbench/BlackJAX with its
 interval; ``genbench/bench/gates.toml`` requires the ratio to be at least 1 on each.
 """
@@ -34,7 +39,20 @@ blackjax = pytest.importorskip("blackjax", reason="the peers benchmark needs bla
 jnp = jax.numpy
 
 STEP_SIZE = 0.01
-CHAINS = (1, 100, 1_000, 10_000, 100_000)
+CHAINS = (1, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)  # the last two on CUDA only
+
+
+def jax_device(device: torch.device) -> Any:
+    """The jax device that runs BlackJAX beside genbench on ``device``; skips when jax has none of that kind."""
+    platform = "cpu" if device.type == "cpu" else "gpu"
+    try:
+        found = jax.devices(platform)
+    except RuntimeError:  # jax raises for a backend it has no plugin or device for
+        pytest.skip(f"jax has no {platform} backend here (on a GPU machine: pip install 'jax[cuda13]')")
+    index = 0 if platform == "cpu" else device.index or 0
+    if index >= len(found):
+        pytest.skip(f"jax sees {len(found)} GPU(s); torch's {device} has no counterpart there")
+    return found[index]
 
 
 def _x64(enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -92,11 +110,10 @@ def blackjax_runner(sampler: str, chains: int, steps: int, dtype: str) -> Callab
 def test_langevin_vs_blackjax(run: Any, device: torch.device, profile: Profile, sampler: str, dtype: str,
                               chains: int, impl: str) -> None:
     """ULA or MALA, genbench or BlackJAX, on ``chains`` chains in ``dtype`` (final states only)."""
-    if device.type != "cpu":
-        pytest.skip("BlackJAX runs on jax's CPU backend here")
-    steps = profile.peer_steps.get(chains)
+    steps = (profile.peer_steps if device.type == "cpu" else profile.cuda_peer_steps).get(chains)
     if steps is None:
-        pytest.skip(f"{count_label(chains)} chains is not a peers size in the {profile.name} profile")
+        pytest.skip(f"{count_label(chains)} chains is not a {device.type} peers size in the {profile.name} profile")
+    jdev = jax_device(device)
     variant = f"{dtype},chains={count_label(chains)}"
     work = Workload(
         f"peers.{sampler}",
@@ -110,17 +127,19 @@ def test_langevin_vs_blackjax(run: Any, device: torch.device, profile: Profile, 
         target = seed_target(dtype=getattr(torch, dtype))
         fn = sample_ula if sampler == "ula" else sample_mala
         extra["peer"] = f"peers.{sampler}[{variant},blackjax]"  # the table divides by this record
-        run(lambda: fn(target, steps, STEP_SIZE, chains=chains, seed=0, dtype=dtype), work, device, extra=extra)
+        run(lambda: fn(target, steps, STEP_SIZE, chains=chains, seed=0, dtype=dtype, device=device), work, device, extra=extra)
         return
     x64 = dtype == "float64"
-    with _x64(x64):
+    extra["jax_device"] = str(jdev)
+    with _x64(x64), jax.default_device(jdev):
         runner = blackjax_runner(sampler, chains, steps, dtype)
         key = jax.random.key(0)
         extra["compile_s"] = time_once(lambda: runner(key).block_until_ready(), device)
-        assert str(runner(key).dtype) == dtype
+        out = runner(key)
+        assert str(out.dtype) == dtype and out.devices() == {jdev}, (out.dtype, out.devices())
 
     def call() -> None:
-        with _x64(x64):
+        with _x64(x64), jax.default_device(jdev):
             runner(key).block_until_ready()
 
     run(call, work, device, extra=extra)

@@ -27,6 +27,7 @@ class Profile:
     mala_chains: int = 100_000
     mala_steps: int = 20
     peer_steps: dict[int, int] = field(default_factory=dict)  # chains -> steps, genbench beside BlackJAX
+    cuda_peer_steps: dict[int, int] = field(default_factory=dict)  # the same on the GPU (jax's GPU backend)
     fast_steps: int = 100_000  # single Gaussian chain of 10^5 steps
     grid_steps: tuple[int, ...] = (1_000, 10_000, 100_000)  # the seed's T values
     grid_step_sizes: tuple[float, ...] = (0.001, 0.01, 0.15)  # the seed's mu values
@@ -53,6 +54,7 @@ PROFILES: dict[str, Profile] = {
         mala_steps=5,
         # One size beside BlackJAX (the one where eager stepping used to lose); full has all five.
         peer_steps={1_000: 500},
+        cuda_peer_steps={1_000: 1_000},
         fast_steps=100_000,
         # The seed's full 3x3 grid (its 10x speed target is for it): the loop takes ~25 s a round on
         # 2 cores, so 3 rounds -- enough for the ratio gate, too few for a baseline rank test.
@@ -72,6 +74,10 @@ PROFILES: dict[str, Profile] = {
         mala_chains=100_000,
         mala_steps=50,
         peer_steps={1: 50_000, 100: 5_000, 1_000: 2_000, 10_000: 200, 100_000: 50},
+        # The CPU's chain counts and the GPU's own sizes (1e6, 1e7); each call lasts ~0.05-0.5 s when a
+        # step costs 25-250 us, so the whole GPU table stays within a few minutes.
+        cuda_peer_steps={1: 2_000, 100: 2_000, 1_000: 2_000, 10_000: 2_000, 100_000: 1_000, 1_000_000: 200,
+                         10_000_000: 50},
         fast_steps=100_000,
         grid_steps=(1_000, 10_000, 100_000),
         grid_rounds=7,
