@@ -144,7 +144,7 @@ def cuda_device(request: pytest.FixtureRequest) -> torch.device:
 
 @pytest.fixture
 def run(benchmark: Any, profile: Profile) -> Callable[..., Any]:
-    """``run(fn, workload, device, iterations=1, rounds=None, warmup_rounds=None, setup=None, extra=None)``."""
+    """``run(fn, workload, device, iterations=1, rounds=None, warmup_rounds=None, setup=None, extra=None, companion=None)``."""
 
     def _run(
         fn: Callable[[], Any],
@@ -156,6 +156,7 @@ def run(benchmark: Any, profile: Profile) -> Callable[..., Any]:
         warmup_rounds: int | None = None,
         setup: Callable[[], Any] | None = None,
         extra: dict[str, Any] | None = None,
+        companion: tuple[Workload, Callable[[], Any]] | None = None,
     ) -> Any:
         return measure(
             benchmark,
@@ -168,6 +169,7 @@ def run(benchmark: Any, profile: Profile) -> Callable[..., Any]:
             profile=profile.name,
             setup=setup,
             extra=extra,
+            companion=companion,
         )
 
     return _run

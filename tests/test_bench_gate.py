@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,35 @@ def test_bootstrap_interval_is_seeded(tmp_path: Path) -> None:
     assert num is not None and den is not None
     assert ratio_of_medians(num, den, seed=3) == ratio_of_medians(num, den, seed=3)
     assert ratio_of_medians(num, den).ratio == pytest.approx(num.throughput / den.throughput)
+
+
+def _with_companion(stats: list[float], final: list[float]) -> dict:  # type: ignore[type-arg]
+    entry = syn.bench("langevin.ula[chains=1e5,stats]", "cpu", 2e6, stats)
+    entry["extra_info"]["companion"] = {"key": "langevin.ula[chains=1e5,final]", "unit": "chain-steps/s",
+                                        "work_per_call": 2e6, "times": final}
+    return entry
+
+
+def test_a_companion_is_its_own_record_and_its_pair_is_bootstrapped_paired(tmp_path: Path) -> None:
+    """Rounds timed back to back (timing.measure's companion): drift both share cancels in the interval."""
+    rng = np.random.default_rng(3)
+    drift = np.exp(np.linspace(-0.3, 0.3, 20))  # the machine slows down by 80% over the run
+    final = list(0.010 * drift * np.exp(0.01 * rng.standard_normal(20)))
+    stats = list(0.0104 * drift * np.exp(0.01 * rng.standard_normal(20)))  # 4% slower, round by round
+    run = load_run(syn.write(tmp_path / "r.json", [_with_companion(stats, final)]))
+    num, den = run.find("langevin.ula[chains=1e5,stats]", "cpu"), run.find("langevin.ula[chains=1e5,final]", "cpu")
+    assert num is not None and den is not None
+    assert den.times == tuple(final) and den.rounds == 20 and den.work_per_call == 2e6 and den.extra["companion_of"] == num.key
+    paired = ratio_of_medians(num, den)
+    assert paired.method.startswith("paired") and 0.94 < paired.low <= paired.ratio <= paired.high < 0.98
+    unpaired = ratio_of_medians(num, dataclasses.replace(den, fullname="another benchmark"))
+    assert unpaired.method.startswith("bootstrap") and unpaired.high - unpaired.low > 5 * (paired.high - paired.low)
+
+
+def test_a_malformed_companion_is_a_data_error(tmp_path: Path) -> None:
+    entry = _with_companion([0.01] * 5, [])
+    with pytest.raises(DataError, match="companion"):
+        load_run(syn.write(tmp_path / "r.json", [entry]))
 
 
 def test_ratio_gate_dividing_different_units_is_an_error(tmp_path: Path) -> None:

@@ -114,7 +114,10 @@ def ratio_of_medians(
     Raw samples, up to 500 rounds a side: seeded percentile bootstrap of the ratio of medians.
     More rounds (auto-calibrated micro-benchmarks): each median's distribution-free order-statistic
     interval at level 1 - (1 - confidence)/2, divided crosswise (joint coverage >= confidence).
-    No raw samples: the interquartile interval [q1_num/q3_den, q3_num/q1_den].
+    No raw samples: the interquartile interval [q1_num/q3_den, q3_num/q1_den]. One record timed as
+    the other's companion (round i of each back to back, timing.measure): the median of the
+    per-round ratios, its bootstrap resampling rounds in pairs, so that drift the two rounds of a
+    pair share cancels.
     """
     ratio = num.throughput / den.throughput
     xs, ys = num.throughput_samples(), den.throughput_samples()
@@ -127,11 +130,24 @@ def ratio_of_medians(
     # Percentile bootstrap of a ratio of medians: no library offers it for two independent
     # samples with a statistic of both (scipy.stats.bootstrap would need paired/equal n).
     rng = np.random.default_rng(seed)
+    tail = (1.0 - confidence) / 2.0
+    if _paired(num, den) and xs.size == ys.size:
+        # Rounds in pairs: the median of the per-round ratios, its bootstrap resampling pairs.
+        per_round = xs / ys
+        ratio = float(np.median(per_round))
+        boot = np.median(per_round[rng.integers(0, per_round.size, size=(n_boot, per_round.size))], axis=1)
+        lo, hi = np.quantile(boot, [tail, 1.0 - tail])
+        return RatioEstimate(ratio, float(min(lo, ratio)), float(max(hi, ratio)), f"paired bootstrap {confidence:.0%}")
     mx = np.median(rng.choice(xs, size=(n_boot, xs.size), replace=True), axis=1)
     my = np.median(rng.choice(ys, size=(n_boot, ys.size), replace=True), axis=1)
-    tail = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(mx / my, [tail, 1.0 - tail])
     return RatioEstimate(ratio, float(min(lo, ratio)), float(max(hi, ratio)), f"bootstrap {confidence:.0%}")
+
+
+def _paired(a: BenchRecord, b: BenchRecord) -> bool:
+    """Whether one record was timed round by round beside the other (its companion, in the same benchmark)."""
+    return ((a.extra.get("companion_of") == b.key and a.fullname == f"{b.fullname}::companion")
+            or (b.extra.get("companion_of") == a.key and b.fullname == f"{a.fullname}::companion"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -139,6 +139,34 @@ def _record(raw: Any, path: str) -> BenchRecord:
     )
 
 
+def _companion(rec: BenchRecord, path: str) -> BenchRecord | None:
+    """The record timed interleaved with ``rec``, round by round (extra_info["companion"]; timing.measure), if any."""
+    comp = rec.extra.get("companion")
+    if comp is None:
+        return None
+    where = f"{rec.fullname}: extra_info.companion"
+    if not isinstance(comp, dict) or not comp.get("key") or not isinstance(comp.get("times"), list) or not comp["times"]:
+        raise DataError(f"{path}: {where} must be an object with a 'key' and a non-empty 'times' list of seconds")
+    times = tuple(_positive(t, f"{where}.times[]", path) for t in comp["times"])
+    # Linear-interpolation quartiles (pytest-benchmark's own differ slightly; gates use the raw times).
+    q1, median, q3 = (float(q) for q in np.quantile(times, [0.25, 0.5, 0.75]))
+    return BenchRecord(
+        fullname=f"{rec.fullname}::companion",
+        key=str(comp["key"]),
+        device=rec.device,
+        unit=str(comp.get("unit") or rec.unit),
+        work_per_call=_positive(comp.get("work_per_call", 1.0), f"{where}.work_per_call", path),
+        rounds=len(times),
+        median_s=median,
+        q1_s=q1,
+        q3_s=q3,
+        times=times,
+        baseline=comp.get("baseline") or None,
+        extra={k: v for k, v in comp.items() if k != "times"} | {"device": rec.device, "companion_of": rec.key},
+        timer=rec.timer,
+    )
+
+
 def load_run(path: str | os.PathLike[str]) -> BenchRun:
     """Load a pytest-benchmark JSON file; DataError (one line) if it is missing or malformed."""
     p = Path(path)
@@ -156,7 +184,8 @@ def load_run(path: str | os.PathLike[str]) -> BenchRun:
     machine = doc.get("machine_info") or {}
     if not isinstance(machine, dict):
         raise DataError(f"benchmark JSON {shown!r}: 'machine_info' must be an object")
-    records = tuple(_record(raw, shown) for raw in doc["benchmarks"])
+    main = [_record(raw, shown) for raw in doc["benchmarks"]]
+    records = tuple(r for rec in main for r in (rec, _companion(rec, shown)) if r is not None)
     gb = doc.get("genbench") or {}
     return BenchRun(
         path=shown,

@@ -105,11 +105,16 @@ def measure(
     profile: str = "",
     setup: Callable[[], Any] | None = None,
     extra: dict[str, Any] | None = None,
+    companion: tuple[Workload, Callable[[], Any]] | None = None,
 ) -> Any:
     """Time ``fn`` with pytest-benchmark's ``pedantic`` and record throughput and context in extra_info.
 
     ``warmup_rounds`` untimed rounds run first (explicit, never pytest-benchmark's calibration).
-    Returns what the last call of ``fn`` returned.
+    ``companion`` (workload, fn): a call of that fn, timed with the same timer (after an untimed
+    one), just before each round of ``fn``, stored in ``extra_info["companion"]`` and loaded as a record of its own
+    (genbench.bench.results). A ratio gate between the two then compares rounds interleaved in
+    time, which drift on a shared machine cannot tell apart, where two benchmarks run one after the
+    other can differ by more than the effect gated. Returns what the last call of ``fn`` returned.
     """
     rounds = positive_int("rounds", rounds)
     warmup_rounds = positive_int("warmup_rounds", warmup_rounds, minimum=0)
@@ -132,6 +137,8 @@ def measure(
     )
     if extra:
         info.update(extra)
+    if companion is not None:
+        setup = _with_companion(benchmark, info, companion, dev, iterations, setup)
     result = benchmark.pedantic(
         synced(fn, dev),
         setup=None if setup is None else synced(setup, dev),
@@ -139,9 +146,38 @@ def measure(
         warmup_rounds=warmup_rounds,
         iterations=iterations,
     )
+    if companion is not None:
+        times = info["companion"]["times"]
+        del times[: max(0, len(times) - rounds)]  # the warm-up rounds' calls
     stats = getattr(getattr(benchmark, "stats", None), "stats", None)
     if stats is not None and stats.median > 0:  # None under --benchmark-disable
         info["throughput"] = workload.work_per_call / stats.median
         info["throughput_q1"] = workload.work_per_call / stats.q3
         info["throughput_q3"] = workload.work_per_call / stats.q1
     return result
+
+
+def _with_companion(benchmark: Any, info: dict[str, Any], companion: tuple[Workload, Callable[[], Any]],
+                    dev: torch.device, iterations: int, setup: Callable[[], Any] | None) -> Callable[[], Any]:
+    """A setup that calls the companion's fn once, times ``iterations`` more calls, then runs ``setup``; times to extra_info."""
+    work, fn = companion
+    timer = getattr(benchmark, "_timer", time.perf_counter)  # pytest-benchmark's own (--timer cpu: CPU-seconds)
+    times: list[float] = []
+    info["companion"] = {"key": work.key, "workload": work.workload, "variant": work.variant, "unit": work.unit,
+                         "work_per_call": float(work.work_per_call), "size": dict(work.size),
+                         "baseline": work.baseline, "times": times}
+
+    def run() -> None:
+        # One untimed call first: the round's first call after the timer's bookkeeping ran up to 10%
+        # slower here, which would favour whichever of the pair is timed second.
+        fn()
+        synchronize(dev)
+        start = timer()
+        for _ in range(iterations):
+            fn()
+        synchronize(dev)
+        times.append((timer() - start) / iterations)
+        if setup is not None:
+            setup()
+
+    return run
