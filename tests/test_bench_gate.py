@@ -135,7 +135,7 @@ def _with_companion(stats: list[float], final: list[float]) -> dict:  # type: ig
     return entry
 
 
-def test_a_companion_is_its_own_record_and_its_pair_is_bootstrapped_paired(tmp_path: Path) -> None:
+def test_a_companion_is_its_own_record_and_its_pair_is_judged_paired(tmp_path: Path) -> None:
     """Rounds timed back to back (timing.measure's companion): drift both share cancels in the interval."""
     rng = np.random.default_rng(3)
     drift = np.exp(np.linspace(-0.3, 0.3, 20))  # the machine slows down by 80% over the run
@@ -146,7 +146,7 @@ def test_a_companion_is_its_own_record_and_its_pair_is_bootstrapped_paired(tmp_p
     assert num is not None and den is not None
     assert den.times == tuple(final) and den.rounds == 20 and den.work_per_call == 2e6 and den.extra["companion_of"] == num.key
     paired = ratio_of_medians(num, den)
-    assert paired.method.startswith("paired") and 0.94 < paired.low <= paired.ratio <= paired.high < 0.98
+    assert paired.method == "paired, order statistics 95%" and 0.94 < paired.low <= paired.ratio <= paired.high < 0.98
     unpaired = ratio_of_medians(num, dataclasses.replace(den, fullname="another benchmark"))
     assert unpaired.method.startswith("bootstrap") and unpaired.high - unpaired.low > 5 * (paired.high - paired.low)
 
@@ -406,6 +406,29 @@ def test_ratio_gate_false_fail_rate_at_the_boundary() -> None:
         gate = RatioGate("g", "n@cpu", "d@cpu", 2.0)
         fails += est.high < gate.minimum
     assert fails / 400 <= 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.statistical(alpha=0.005)
+def test_paired_ratio_gate_false_fail_rate_and_power() -> None:
+    """H0: the median per-round ratio equals the gate's minimum, rounds sharing a drift (20% log-spread)
+    plus their own 3% noise, 7 rounds (quick), seeds 0..399. The paired interval is exact: it lies
+    wholly below the minimum only when all 7 per-round ratios do, P = 0.5^7 = 0.78% a seed; the count
+    must stay <= 8 of 400 (P(Bin(400, 0.0078) > 8) < 0.005). A 2x slowdown must fail every seed."""
+    from genbench.bench.results import BenchRecord
+
+    def pair(ratio: float, seed: int) -> tuple[BenchRecord, BenchRecord]:
+        rng = np.random.default_rng(seed)
+        drift = np.exp(0.2 * rng.standard_normal(7))
+        den_t = drift * np.exp(0.03 * rng.standard_normal(7))
+        num_t = drift * np.exp(0.03 * rng.standard_normal(7)) / ratio
+        den = BenchRecord("t::companion", "d", "cpu", "it/s", 1.0, 7, 1.0, 1.0, 1.0, tuple(den_t), None,
+                          extra={"companion_of": "n"})
+        return BenchRecord("t", "n", "cpu", "it/s", 1.0, 7, 1.0, 1.0, 1.0, tuple(num_t), None), den
+
+    fails = sum(ratio_of_medians(*pair(0.9, s)).high < 0.9 for s in range(400))
+    slow = sum(ratio_of_medians(*pair(0.45, s)).high < 0.9 for s in range(400))
+    assert fails <= 8 and slow == 400
 
 
 def test_long_runs_use_order_statistics_and_stay_fast(tmp_path: Path) -> None:

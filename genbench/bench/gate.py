@@ -116,8 +116,8 @@ def ratio_of_medians(
     interval at level 1 - (1 - confidence)/2, divided crosswise (joint coverage >= confidence).
     No raw samples: the interquartile interval [q1_num/q3_den, q3_num/q1_den]. One record timed as
     the other's companion (round i of each back to back, timing.measure): the median of the
-    per-round ratios, its bootstrap resampling rounds in pairs, so that drift the two rounds of a
-    pair share cancels.
+    per-round ratios, in which drift the two rounds of a pair share cancels, with its
+    distribution-free order-statistic interval (the sign test's: at 7 rounds [min, max], 98.4%).
     """
     ratio = num.throughput / den.throughput
     xs, ys = num.throughput_samples(), den.throughput_samples()
@@ -129,15 +129,13 @@ def ratio_of_medians(
         return RatioEstimate(ratio, min(xlo / yhi, ratio), max(xhi / ylo, ratio), f"order statistics {confidence:.0%}")
     # Percentile bootstrap of a ratio of medians: no library offers it for two independent
     # samples with a statistic of both (scipy.stats.bootstrap would need paired/equal n).
+    if _paired(num, den) and xs.size == ys.size:
+        per_round = xs / ys  # exact under H0 "median per-round ratio = r" for rounds independent in pairs
+        ratio = float(np.median(per_round))
+        lo, hi = _median_interval(per_round, confidence)
+        return RatioEstimate(ratio, min(lo, ratio), max(hi, ratio), f"paired, order statistics {confidence:.0%}")
     rng = np.random.default_rng(seed)
     tail = (1.0 - confidence) / 2.0
-    if _paired(num, den) and xs.size == ys.size:
-        # Rounds in pairs: the median of the per-round ratios, its bootstrap resampling pairs.
-        per_round = xs / ys
-        ratio = float(np.median(per_round))
-        boot = np.median(per_round[rng.integers(0, per_round.size, size=(n_boot, per_round.size))], axis=1)
-        lo, hi = np.quantile(boot, [tail, 1.0 - tail])
-        return RatioEstimate(ratio, float(min(lo, ratio)), float(max(hi, ratio)), f"paired bootstrap {confidence:.0%}")
     mx = np.median(rng.choice(xs, size=(n_boot, xs.size), replace=True), axis=1)
     my = np.median(rng.choice(ys, size=(n_boot, ys.size), replace=True), axis=1)
     lo, hi = np.quantile(mx / my, [tail, 1.0 - tail])
