@@ -111,9 +111,9 @@ def measure(
 
     ``warmup_rounds`` untimed rounds run first (explicit, never pytest-benchmark's calibration).
     ``companion`` (workload, fn): a call of that fn, timed with the same timer (after an untimed
-    one), just before each round of ``fn``, stored in ``extra_info["companion"]`` and loaded as a record of its own
-    (genbench.bench.results). A ratio gate between the two then compares rounds interleaved in
-    time, which drift on a shared machine cannot tell apart, where two benchmarks run one after the
+    one), just before each round of ``fn``; stored in ``extra_info["companion"]`` and loaded as a
+    record of its own (genbench.bench.results). A ratio gate between the two compares rounds made
+    side by side, which the machine's drift slows alike, where two benchmarks run one after the
     other can differ by more than the effect gated. Returns what the last call of ``fn`` returned.
     """
     rounds = positive_int("rounds", rounds)
