@@ -214,8 +214,8 @@ def test_train_step(run: Any, device: torch.device, profile: Profile, variant: s
     mode = resolve_step_mode("auto", device) if variant in ("preloaded", "matmul_floor") else "eager"
     k = profile.gan_steps
 
-    def work(variant: str, mode: str) -> Workload:
-        return Workload("gan.step", "it/s", k, variant=variant, size={"batch": BATCH, "steps_per_call": k, "step_mode": mode},
+    def work(name: str, step_mode: str) -> Workload:
+        return Workload("gan.step", "it/s", k, variant=name, size={"batch": BATCH, "steps_per_call": k, "step_mode": step_mode},
                         baseline=DATALOADER)
 
     if variant == "preloaded":

@@ -38,9 +38,9 @@ def test_reference_loop(run: Any, device: torch.device, profile: Profile) -> Non
     run(lambda: reference_langevin(steps, STEP_SIZE, seed=0), work, device)
 
 
-def _time_ula(run: Any, device: torch.device, chains: int, steps: int, dtype: torch.dtype, variant: str,
-              keep: str = "final") -> None:
-    """Time sample_ula on ``chains`` chains for ``steps`` steps in ``dtype``, keeping what ``keep`` says."""
+def _ula(device: torch.device, chains: int, steps: int, dtype: torch.dtype, variant: str,
+         keep: str = "final") -> tuple[Workload, Callable[[], Any]]:
+    """The workload and the call of sample_ula on ``chains`` chains for ``steps`` steps in ``dtype``, keeping ``keep``."""
     target = seed_target(dtype=dtype, device=device)
     work = Workload(
         "langevin.ula",
@@ -50,8 +50,14 @@ def _time_ula(run: Any, device: torch.device, chains: int, steps: int, dtype: to
         size={"chains": chains, "steps": steps, "dtype": str(dtype).removeprefix("torch."), "keep": keep},
         baseline=REFERENCE,
     )
-    run(lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=dtype, keep=keep),
-        work, device)
+    return work, lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=dtype, keep=keep)
+
+
+def _time_ula(run: Any, device: torch.device, chains: int, steps: int, dtype: torch.dtype, variant: str,
+              keep: str = "final", companion: tuple[Workload, Callable[[], Any]] | None = None) -> None:
+    """Time sample_ula on ``chains`` chains for ``steps`` steps in ``dtype``, keeping what ``keep`` says."""
+    work, call = _ula(device, chains, steps, dtype, variant, keep)
+    run(call, work, device, companion=companion)
 
 
 @pytest.mark.parametrize("chains", [1_000, 100_000, 1_000_000, 10_000_000], ids=count_label)
@@ -80,16 +86,9 @@ def test_ula_streaming_stats(run: Any, device: torch.device, profile: Profile) -
     """
     chains = 100_000
     steps = (profile.cuda_ula_steps if device.type == "cuda" else profile.ula_steps)[chains]
-    target = seed_target(dtype=torch.float64, device=device)
-
-    def call(keep: str) -> Callable[[], Any]:
-        return lambda: sample_ula(target, steps, STEP_SIZE, chains=chains, seed=0, device=device, dtype=torch.float64, keep=keep)
-
-    def work(keep: str) -> Workload:
-        return Workload("langevin.ula", "chain-steps/s", chains * steps, variant=f"chains={count_label(chains)},{keep}",
-                        size={"chains": chains, "steps": steps, "dtype": "float64", "keep": keep}, baseline=REFERENCE)
-
-    run(call("stats"), work("stats"), device, companion=(work("final"), call("final")))
+    label = count_label(chains)
+    final = _ula(device, chains, steps, torch.float64, f"chains={label},final")
+    _time_ula(run, device, chains, steps, torch.float64, f"chains={label},stats", keep="stats", companion=final)
 
 
 def test_mala_batched(run: Any, device: torch.device, profile: Profile) -> None:
