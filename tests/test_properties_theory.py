@@ -14,7 +14,8 @@ the result by μ‖E‖‖C‖ ≤ 2γ_d‖C‖ (μ‖P‖ < 2), and forming A C
 residual is bounded by 8γ_d relative to the norm of the matrices involved: no condition number enters.
 
 The regressions compare with a 50-digit ``decimal`` evaluation of the same geometric sums (no
-mpmath), on the eigenvalues numpy computed, so they measure the closed forms' rounding alone.
+mpmath), on the eigenvalues numpy computed, so they measure the closed forms' rounding alone; the
+trajectory average's law (whose closed form cancels) against a 120-digit one, for every T up to 1e8.
 """
 
 from __future__ import annotations
@@ -293,6 +294,69 @@ def test_predicted_ess_of_a_thinned_chain_counts_tau_at_lag_h() -> None:
         theory.predicted_ess(target, 0.01, 1000, thin=0)
 
 
+def _decimal_trajectory_law(target: Gaussian, mu: float, steps: int, x0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the trajectory average from the closed-form AR(1) sums in 120-digit decimals.
+
+    The closed form cancels to O(u²T³) from terms of order T, and an error ε in ρ = 1 − u becomes a
+    relative error ~ε/u³ in the variance: float64 cannot afford it (the reason theory composes the
+    recursion instead). 120 digits can: u ≥ 2e-18 here (f ≥ 1e-12 of the bound, condition ≤ 1e6).
+    """
+    lam, q = np.linalg.eigh(target.precision.double().numpy())
+    m = target.mean.double().numpy()
+    y0 = q.T @ (x0 - m)
+    mean_y, var_y = [], []
+    with localcontext() as ctx:
+        ctx.prec = 120
+        big_t = Decimal(steps)
+        for x in lam:
+            u = Decimal(mu * float(x))  # the same float64 product theory forms
+            rho = Decimal(1) - u
+            s1 = rho * (1 - rho**steps) / u  # Σ_{t≤T} ρᵗ
+            s2 = rho**2 * (1 - rho ** (2 * steps)) / (u * (2 - u))  # Σ_{t≤T} ρ²ᵗ
+            mean_y.append(float(s1 / big_t))
+            var_y.append(float(2 * Decimal(mu) * (big_t - 2 * s1 + s2) / (u * u * big_t * big_t)))
+    cov = (q * np.asarray(var_y)) @ q.T
+    return m + q @ (np.asarray(mean_y) * y0), (cov + cov.T) / 2
+
+
+def trajectory_law_property(law=theory.trajectory_mean_law):  # type: ignore[no-untyped-def]
+    """trajectory_mean_law equals the 120-digit closed form for every stable μ (down to 1e-12 of the bound) and T."""
+
+    @given(
+        gaussian_params(dtypes=(F64,)),
+        step_fractions(),
+        step_counts(MAX_STEPS),
+        st.lists(st.floats(-20.0, 20.0), min_size=8, max_size=8),
+    )
+    def prop(params, f: float, t: int, x0_all: list[float]) -> None:
+        target, mu, _, _ = _setup(params, f)
+        d = target.dim
+        t = max(t, 1)
+        x0 = np.asarray(x0_all[:d])
+        ref_mean, ref_cov = _decimal_trajectory_law(target, mu, t, x0)
+        mean, cov = law(target, mu, t, x0)
+        m = target.mean.double().numpy()
+        _assert_normwise(cov, ref_cov, _rtol(d) * np.linalg.norm(ref_cov))
+        _assert_normwise(mean, ref_mean, _rtol(d) * (np.linalg.norm(m) + np.linalg.norm(x0 - m)))
+
+    return prop
+
+
+def test_trajectory_average_law_matches_a_120_digit_reference() -> None:
+    trajectory_law_property()()
+
+
+@pytest.mark.parametrize(("mu", "t"), [(1e-8, 3), (1e-7, 100), (1e-6, 10), (1e-9, 10**8), (0.1999, 64)])
+def test_trajectory_average_law_at_tiny_step_sizes(mu: float, t: int) -> None:
+    """The cases where the float64 closed form was 2000x, 3.4x and 6.6 % off (and not positive definite at 1e-8)."""
+    target, x0 = seed_target(), np.array([2.0, -1.0])
+    ref_mean, ref_cov = _decimal_trajectory_law(target, mu, t, x0)
+    mean, cov = theory.trajectory_mean_law(target, mu, t, x0)
+    _assert_normwise(cov, ref_cov, _rtol(2) * np.linalg.norm(ref_cov))
+    _assert_normwise(mean, ref_mean, _rtol(2) * 4.0)
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+
+
 # ------------------------------------------------------------------------- mutation evidence
 
 
@@ -312,6 +376,22 @@ def test_old_geometric_sum_fails_the_recursion_and_convergence_properties() -> N
     with pytest.raises(AssertionError):
         ref = _decimal_cov(seed_target(), 5e-6, 10**6)
         _assert_normwise(_old_ula_cov(seed_target(), 5e-6, 10**6), ref, _rtol(2) * np.linalg.norm(ref))
+
+
+def _closed_form_trajectory_law(target: Gaussian, step_size: float, steps: int, x0=None):  # type: ignore[no-untyped-def]
+    """The trajectory-average law as it was before the fix: the float64 closed form in ρ = 1 − μλ."""
+    lam, q = np.linalg.eigh(target.precision.double().numpy())
+    rho = 1.0 - step_size * lam
+    m = target.mean.double().numpy()
+    y0 = q.T @ (np.asarray(x0, float) - m)
+    T = float(steps)
+    mean_y = y0 * rho * (1 - rho**steps) / (T * (1 - rho))
+    sum_sq = T - 2 * rho * (1 - rho**steps) / (1 - rho) + rho**2 * (1 - rho ** (2 * steps)) / (1 - rho**2)
+    return m + q @ mean_y, (q * (2 * step_size * sum_sq / (T**2 * (1 - rho) ** 2))) @ q.T
+
+
+def test_the_float64_closed_form_fails_the_trajectory_law_property() -> None:
+    falsify(trajectory_law_property(_closed_form_trajectory_law))
 
 
 def test_wrong_stationary_and_mean_laws_fail_their_properties() -> None:

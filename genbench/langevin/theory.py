@@ -194,27 +194,60 @@ def ula_law(target: Gaussian, step_size: float, steps: int, x0: np.ndarray | flo
 # ---------------------------------------------------------------------------------------------
 
 
+def _ar1_segment(u: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ρⁿ, Σ_{k=1..n} ρᵏ) per direction: how n noise-free steps carry (y, running sum of y)."""
+    return _rho_pow(u, n), (1.0 - u) * _one_minus_rho_pow(u, n) / u
+
+
+def _sum_noise_cov(u: np.ndarray, steps: int) -> np.ndarray:
+    """Var(Σ_{t=1..T} y_t) / σ² of the AR(1) y_t = ρ y_{t−1} + σ e_t from y_0 = 0, per direction.
+
+    The closed form T − 2ρ(1 − ρᵀ)/u + ρ²(1 − ρ²ᵀ)/(u(2 − u)), all over u², cancels to O(u²T³) from
+    terms of order T: at μ = 1e-6, T = 10 it was 13 % off. Instead, segments of the recursion are
+    composed by binary doubling: the noise covariance of (y, Y = Σ y) over a segment a followed by
+    a segment b is V_b + M_b V_a M_bᵀ with M_b = [[ρᵇ, 0], [Σ_{k≤b} ρᵏ, 1]]. For ρ ≥ 0 every term is
+    non-negative, so the result keeps full relative precision (about log2 T roundings).
+    """
+    one = np.ones_like(u)
+    # (Vyy, VyY, VYY) of a segment of length 2^k, and of the accumulated prefix.
+    seg, seg_len = (one, one.copy(), one.copy()), 1
+    acc: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    t = steps
+    while True:
+        if t & 1:
+            if acc is None:
+                acc = seg
+            else:  # prefix first, then this segment
+                r, c = _ar1_segment(u, seg_len)
+                ayy, ayY, aYY = acc
+                acc = (r * r * ayy + seg[0], r * (c * ayy + ayY) + seg[1], aYY + 2 * c * ayY + c * c * ayy + seg[2])
+        t >>= 1
+        if not t:
+            break
+        r, c = _ar1_segment(u, seg_len)
+        syy, syY, sYY = seg
+        seg = (r * r * syy + syy, r * (c * syy + syY) + syY, sYY + 2 * c * syY + c * c * syy + sYY)
+        seg_len *= 2
+    assert acc is not None
+    return acc[2]
+
+
 def trajectory_mean_law(target: Gaussian, step_size: float, steps: int, x0: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Exact mean (d,) and covariance (d, d) of the trajectory average (1/T) Σ_{t=1..T} x_t of ULA from x0.
 
     In the precision's eigenbasis the coordinates are independent AR(1) processes
-    y_t = ρ y_{t−1} + σ e_t, so ȳ has mean y_0 ρ(1 − ρᵀ)/(T(1 − ρ)) and variance
-    σ²/T² Σ_{j=1..T} ((1 − ρʲ)/(1 − ρ))², summed here in closed form.
+    y_t = ρ y_{t−1} + σ e_t (σ² = 2μ), so ȳ has mean y_0 Σ_{t≤T} ρᵗ / T and variance
+    σ² Var(Σ_t y_t | y_0 = 0) / T², both computed without forming 1 − ρ (see _sum_noise_cov).
     """
     steps = positive_int("steps", steps)
-    mu = float(step_size)
-    lam, q = _spectrum(target)
-    rho = 1.0 - mu * lam
-    if np.any(np.abs(rho) >= 1):
-        raise ParameterError(f"step_size must be < {2 / lam[-1]:.6g} (stability bound), got {mu:g}")
+    u, q, mu = _decay(target, step_size)
     m = target.mean.detach().cpu().double().numpy()
-    x0v = np.zeros(target.dim) if x0 is None else np.broadcast_to(np.asarray(x0, float), (target.dim,))
-    y0 = q.T @ (x0v - m)
+    y0 = q.T @ (_x0(target, x0) - m)
     T = float(steps)
-    mean_y = y0 * rho * (1 - rho**steps) / (T * (1 - rho))
-    sum_sq = T - 2 * rho * (1 - rho**steps) / (1 - rho) + rho**2 * (1 - rho ** (2 * steps)) / (1 - rho**2)
-    var_y = 2 * mu * sum_sq / (T**2 * (1 - rho) ** 2)
-    return m + q @ mean_y, (q * var_y) @ q.T
+    mean_y = y0 * _ar1_segment(u, steps)[1] / T
+    var_y = 2.0 * mu * _sum_noise_cov(u, steps) / T**2
+    cov = (q * var_y) @ q.T
+    return m + q @ mean_y, (cov + cov.T) / 2
 
 
 def predicted_grid_kl(target: Gaussian, step_size: float, steps: int, x0: Any = None) -> dict[str, float]:
