@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import binom
 
 import bench_synthetic as syn
 from genbench.bench.gate import (
@@ -24,6 +25,7 @@ from genbench.bench.gate import (
 from genbench.bench.results import load_run
 from genbench.cli import main
 from genbench.errors import DataError, ParameterError
+from genbench.testing import offset_seed
 
 GATES = """
 version = 1
@@ -351,12 +353,15 @@ def test_the_shipped_gates_file_parses_and_names_existing_selectors() -> None:
 
 # ---------------------------------------------------------------- statistical calibration (slow)
 @pytest.mark.slow
-@pytest.mark.statistical
+@pytest.mark.statistical(alpha=0.001, power=0.999)
 def test_false_alarm_rate_and_power_of_the_baseline_gate() -> None:
-    """H0: both runs draw per-round times from one log-normal law (10% spread); alpha=0.01, seeds 0..399.
+    """H0: both runs draw per-round times from one log-normal law (10% spread); 400 seeds offset_seed(0..399).
 
-    The gate must flag at most alpha of same-code pairs (it also needs a >20% slowdown, so it should
-    flag far fewer), and must flag an injected 50% slowdown in >= 95% of seeds at 9 rounds a side.
+    Claims, each checked by an exact one-sided binomial test at level 0.001: the gate flags at most
+    its alpha = 1% of same-code pairs (count <= 11 of 400: P(Bin(400, 0.01) > 11) = 0.00085), and
+    flags an injected 50% slowdown in at least 95% of seeds at 9 rounds a side (count >= 365:
+    P(Bin(400, 0.95) < 365) = 0.00057). The gate also needs a >20% slowdown, so it should flag far
+    fewer same-code pairs than 1%; the bounds test the claims, not what one set of seeds gave.
     """
     from genbench.bench.results import BenchRecord
 
@@ -366,19 +371,20 @@ def test_false_alarm_rate_and_power_of_the_baseline_gate() -> None:
 
     from genbench.bench.gate import _compare_one
 
-    seeds = range(400)
+    n = 400
     false_fail = power_hits = same_pass = 0
-    for s in seeds:
-        a = syn.times(1.0, 9, sigma=0.1, seed=2 * s)
-        b = syn.times(1.0, 9, sigma=0.1, seed=2 * s + 1)
-        slow = syn.times(1.5, 9, sigma=0.1, seed=2 * s + 1)
-        same = _compare_one(rec(b), rec(a), 0.2, 0.01, 7, 0.95, s)
+    for s in range(n):
+        base = offset_seed(2 * s)
+        a = syn.times(1.0, 9, sigma=0.1, seed=base)
+        b = syn.times(1.0, 9, sigma=0.1, seed=base + 1)
+        slow = syn.times(1.5, 9, sigma=0.1, seed=base + 1)
+        same = _compare_one(rec(b), rec(a), 0.2, 0.01, 7, 0.95, base)
         false_fail += same.verdict == FAIL
         same_pass += same.verdict == PASS
-        power_hits += _compare_one(rec(slow), rec(a), 0.2, 0.01, 7, 0.95, s).verdict == FAIL
-    n = len(seeds)
-    assert false_fail / n <= 0.01
-    assert power_hits / n >= 0.95
+        power_hits += _compare_one(rec(slow), rec(a), 0.2, 0.01, 7, 0.95, base).verdict == FAIL
+    assert binom.sf(11, n, 0.01) <= 0.001 and binom.cdf(364, n, 0.95) <= 0.001  # the thresholds' levels
+    assert false_fail <= 11, f"{false_fail} of {n} same-code pairs failed"
+    assert power_hits >= 365, f"a 50% slowdown failed the gate in only {power_hits} of {n} seeds"
     # Not asserted: how often same code passes outright rather than sitting inconclusive depends on
     # rounds and spread (about 86% here, at 9 rounds and 10% spread); it is a power question, not a
     # false-alarm one.
@@ -386,11 +392,12 @@ def test_false_alarm_rate_and_power_of_the_baseline_gate() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.statistical
+@pytest.mark.statistical(alpha=0.001)
 def test_ratio_gate_false_fail_rate_at_the_boundary() -> None:
     """H0: the true ratio equals the gate's minimum (the hardest true-pass case); 7 rounds a side,
-    10% log-normal spread, seeds 0..399. A 95% two-sided interval wholly below the minimum should
-    happen in about 2.5% of seeds; the gate must not exceed 5% (it would then fail good code)."""
+    10% log-normal spread, seeds offset_seed(0..799). A 95% two-sided interval lies wholly below the
+    minimum with probability 2.5% if it is calibrated; the count over 400 seeds must stay <= 21
+    (an exact one-sided binomial test of "rate <= 2.5%" at 0.001: P(Bin(400, 0.025) > 21) = 0.00058)."""
     from genbench.bench.gate import RatioGate
     from genbench.bench.results import BenchRecord
 
@@ -398,21 +405,23 @@ def test_ratio_gate_false_fail_rate_at_the_boundary() -> None:
         q1, med, q3 = np.quantile(data, [0.25, 0.5, 0.75])
         return BenchRecord(key, key, "cpu", "it/s", 1.0, len(data), med, q1, q3, tuple(data), None)
 
-    fails = 0
-    for s in range(400):
-        num = rec(syn.times(1.0, 7, sigma=0.1, seed=2 * s), "n")
-        den = rec(syn.times(2.0, 7, sigma=0.1, seed=2 * s + 1), "d")  # true ratio of throughputs = 2
-        est = ratio_of_medians(num, den, seed=s)
+    n, fails = 400, 0
+    for s in range(n):
+        base = offset_seed(2 * s)
+        num = rec(syn.times(1.0, 7, sigma=0.1, seed=base), "n")
+        den = rec(syn.times(2.0, 7, sigma=0.1, seed=base + 1), "d")  # true ratio of throughputs = 2
+        est = ratio_of_medians(num, den, seed=base)
         gate = RatioGate("g", "n@cpu", "d@cpu", 2.0)
         fails += est.high < gate.minimum
-    assert fails / 400 <= 0.05
+    assert binom.sf(21, n, 0.025) <= 0.001
+    assert fails <= 21, f"{fails} of {n} intervals lay wholly below a true ratio at the minimum"
 
 
 @pytest.mark.slow
 @pytest.mark.statistical(alpha=0.005)
 def test_paired_ratio_gate_false_fail_rate_and_power() -> None:
     """H0: the median per-round ratio equals the gate's minimum, rounds sharing a drift (20% log-spread)
-    plus their own 3% noise, 7 rounds (quick), seeds 0..399. The paired interval is exact: it lies
+    plus their own 3% noise, 7 rounds (quick), seeds offset_seed(0..399). The paired interval is exact: it lies
     wholly below the minimum only when all 7 per-round ratios do, P = 0.5^7 = 0.78% a seed; the count
     must stay <= 8 of 400 (P(Bin(400, 0.0078) > 8) < 0.005). A 2x slowdown must fail every seed."""
     from genbench.bench.results import BenchRecord
@@ -426,8 +435,8 @@ def test_paired_ratio_gate_false_fail_rate_and_power() -> None:
                           extra={"companion_of": "n"})
         return BenchRecord("t", "n", "cpu", "it/s", 1.0, 7, 1.0, 1.0, 1.0, tuple(num_t), None), den
 
-    fails = sum(ratio_of_medians(*pair(0.9, s)).high < 0.9 for s in range(400))
-    slow = sum(ratio_of_medians(*pair(0.45, s)).high < 0.9 for s in range(400))
+    fails = sum(ratio_of_medians(*pair(0.9, offset_seed(s))).high < 0.9 for s in range(400))
+    slow = sum(ratio_of_medians(*pair(0.45, offset_seed(s))).high < 0.9 for s in range(400))
     assert fails <= 8 and slow == 400
 
 
