@@ -7,6 +7,7 @@ through ``offset_seed`` (``GENBENCH_SEED_OFFSET`` re-rolls them); nothing is ret
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -134,17 +135,64 @@ def _bartlett_sd(rho: float, n: int, k: np.ndarray) -> np.ndarray:
     return np.sqrt(((1 + rho**2) * (1 - rho ** (2 * k)) / (1 - rho**2) - 2 * k * rho ** (2 * k)) / n)
 
 
+def _acf_z(acf: Any, seed: int) -> np.ndarray:
+    """|r_k − ρᵏ| / Bartlett sd at lags 1..5 of ``acf`` on 3 + stationary AR(1) draws (ρ = 0.8, n = 200 000).
+
+    The offset 3 changes no autocorrelation, but an estimator that forgets to centre sees it.
+    """
+    x = 3.0 + _ar1(ACF_RHO, ACF_N, seed=seed)[0]
+    ac = acf(x)
+    assert ac[0] == pytest.approx(1.0)
+    k = np.arange(1, ACF_LAGS + 1)
+    return np.abs(ac[1 : ACF_LAGS + 1] - ACF_RHO**k) / _bartlett_sd(ACF_RHO, ACF_N, k)
+
+
+def _acf_critical(alpha: float) -> float:
+    return float(scipy.stats.norm.isf(alpha / (2 * ACF_LAGS)))  # two-sided, Bonferroni over the lags
+
+
 @pytest.mark.statistical(alpha=ACF_ALPHA)
 def test_autocorrelation_of_ar1_decays_geometrically() -> None:
     """H0: the sample autocorrelations of n = 200 000 stationary AR(1) draws (ρ = 0.8) at lags 1..5 are
     ρ^k up to Bartlett's asymptotic sd; two-sided z-tests, alpha 1e-6 (Bonferroni over the 5 lags);
-    seed offset_seed(3). Detects e.g. a lag off by one (ρ^{k±1}: 50-100 sd away) or a missing centring."""
-    x = _ar1(ACF_RHO, ACF_N, seed=offset_seed(3))[0]
+    seed offset_seed(3). The next test shows it rejects a lag off by one and a missing centring; the
+    slow one below measures its false-alarm rate."""
+    z = _acf_z(autocorrelation, offset_seed(3))
+    assert np.all(z <= _acf_critical(ACF_ALPHA)), z
+
+
+def _acf_lag_off_by_one(x: np.ndarray) -> np.ndarray:
     ac = autocorrelation(x)
-    assert ac[0] == 1.0
-    k = np.arange(1, ACF_LAGS + 1)
-    z = np.abs(ac[1 : ACF_LAGS + 1] - ACF_RHO**k) / _bartlett_sd(ACF_RHO, ACF_N, k)
-    assert np.all(z <= scipy.stats.norm.isf(ACF_ALPHA / (2 * ACF_LAGS))), z
+    return np.concatenate([ac[:1], ac[2:], [0.0]])  # r_{k+1} reported as lag k
+
+
+def _acf_not_centred(x: np.ndarray) -> np.ndarray:
+    n = x.shape[-1]  # genbench's autocovariance, the mean not removed
+    f = np.fft.rfft(x, n=2 * n)
+    acov = np.fft.irfft(f * np.conjugate(f), n=2 * n)[:n]
+    return acov / acov[0]
+
+
+@pytest.mark.statistical(power=[1 - 1e-12, 1 - 1e-12])
+@pytest.mark.parametrize("mutant", [_acf_lag_off_by_one, _acf_not_centred], ids=["lag_off_by_one", "not_centred"])
+def test_autocorrelation_check_rejects_broken_estimators(mutant: Any) -> None:
+    """Must reject: ρ^{k+1} in place of ρᵏ is 0.16ρᵏ⁻¹ off, 50-100 Bartlett sd; without centring the
+    offset 3 (9 times the variance) pulls every r_k to about 0.9 + 0.1ρᵏ, over 100 sd (seed offset_seed(4)).
+    Misses below 1e-12 (far beyond 7 sd)."""
+    z = _acf_z(mutant, offset_seed(4))
+    assert np.any(z > _acf_critical(ACF_ALPHA)), z
+    assert np.max(z) > 20  # not a near miss: the margin that makes the declared power conservative
+
+
+@pytest.mark.statistical(alpha=0.001)
+@pytest.mark.slow
+def test_autocorrelation_check_false_alarm_rate_over_many_seeds() -> None:
+    """H0: at per-seed level 0.01 the ACF z-test (Bartlett's asymptotic sd) rejects <= 1% of 300 seeds
+    offset_seed(2000..2299). One-sided exact binomial test at 0.001."""
+    crit = _acf_critical(0.01)
+    misses = sum(bool(np.any(_acf_z(autocorrelation, offset_seed(s)) > crit)) for s in range(2000, 2300))
+    p = scipy.stats.binomtest(misses, 300, 0.01, alternative="greater").pvalue
+    assert p >= 0.001, f"{misses}/300 seeds rejected (p={p:.3g})"
 
 
 def test_autocorrelation_rejects_constant_and_short() -> None:
@@ -198,24 +246,43 @@ def test_multichain_ess_of_ar1_matches_theory() -> None:
         assert err <= bound, f"seed {seed}: ESS {est:.1f} vs theory {truth:.1f}: rel. error {err:.3f} > {bound:.3f}"
 
 
-@pytest.mark.statistical(alpha=0.01)
-@pytest.mark.slow
-def test_ess_band_false_alarm_rate_over_many_seeds(record_property) -> None:  # type: ignore[no-untyped-def]
-    """H0: with per-seed level 0.01 (z = 2.576), the Sokal band's miss rate over 300 seeds is <= 0.01.
-
-    One-sided exact binomial test at alpha 0.01; seeds offset_seed(1000..1299); ρ = 0.9, n = 20 000.
-    """
-    rho, n, seeds = 0.9, 20_000, [offset_seed(s) for s in range(1000, 1300)]
-    z = scipy.stats.norm.ppf(1 - 0.01 / 2)
+@pytest.mark.statistical(power=[1 - 1e-12, 1 - 1e-12])
+@pytest.mark.parametrize("rho", [0.5, 0.9])
+def test_ess_band_rejects_an_ess_that_ignores_autocorrelation(rho: float) -> None:
+    """Must reject: an ESS that ignores autocorrelation (n draws count as n) is (1+ρ)/(1−ρ) = 3x or 19x
+    the truth, against a band of relative half-width 4.56·sd, sd = √(2(2M+1)/n) <= 0.05 here (seed
+    offset_seed(5)): 40 or more sd away, misses below 1e-12."""
+    n = 20_000
+    z = scipy.stats.norm.isf(ESS_ALPHA / (2 * ESS_SEEDS))
     truth = n * (1 - rho) / (1 + rho)
+    x = _ar1(rho, n, offset_seed(5))
+    _, window = _geyer(x)
+    err, bound = _sokal_band(float(n), window, truth, n, z)  # the broken estimator's answer: n
+    assert err > bound and err / (bound / z) > 20, (err, bound)  # >= 20 sd: the declared miss rate is conservative
+
+
+# The configurations the default run checks: (ρ, draws per chain, chains).
+ESS_CONFIGS = [(0.0, 20_000, 1), (0.5, 20_000, 1), (0.9, 20_000, 1), (0.7, 5_000, 4)]
+
+
+@pytest.mark.statistical(alpha=0.001)
+@pytest.mark.slow
+@pytest.mark.parametrize(("rho", "n", "chains"), ESS_CONFIGS)
+def test_ess_band_false_alarm_rate_over_many_seeds(rho: float, n: int, chains: int, record_property) -> None:  # type: ignore[no-untyped-def]
+    """H0: with per-seed level 0.01 (z = 2.576), the Sokal band's miss rate over 300 seeds is <= 0.01,
+    at each configuration the default run uses. One-sided exact binomial test at alpha 0.001 each;
+    seeds offset_seed(1000..1299)."""
+    seeds = [offset_seed(s) for s in range(1000, 1300)]
+    z = scipy.stats.norm.ppf(1 - 0.01 / 2)
+    truth = chains * n * (1 - rho) / (1 + rho)
     misses = 0
     for seed in seeds:
-        est, window = _geyer(_ar1(rho, n, seed))
-        err, bound = _sokal_band(est, window, truth, n, z)
+        est, window = _geyer(_ar1(rho, n, seed, chains))
+        err, bound = _sokal_band(est, window, truth, chains * n, z)
         misses += err > bound
     p = scipy.stats.binomtest(misses, len(seeds), 0.01, alternative="greater").pvalue
     record_property("misses", f"{misses}/{len(seeds)}")
-    assert p >= 0.01, f"{misses}/{len(seeds)} seeds outside the band (p={p:.3g})"
+    assert p >= 0.001, f"{misses}/{len(seeds)} seeds outside the band (p={p:.3g})"
 
 
 def test_ess_shapes_and_variants() -> None:
@@ -301,6 +368,19 @@ def test_split_rhat_of_mixed_chains_below_exact_null_quantile() -> None:
     threshold = math.sqrt((n - 1) / n + scipy.stats.f.isf(RHAT_ALPHA, m - 1, m * (n - 1)) / n)
     assert split_rhat(x) < threshold
     assert split_rhat(x, rank_normalize=True) < 1.01
+
+
+@pytest.mark.statistical(alpha=0.001)
+@pytest.mark.slow
+def test_split_rhat_false_alarm_rate_over_many_seeds() -> None:
+    """H0: for 4 iid N(0, 1) chains, R̂ exceeds its exact F-null quantile at level 0.01 in <= 1% of 1000
+    seeds offset_seed(3000..3999). One-sided exact binomial test at 0.001."""
+    m, n = RHAT_M, RHAT_N
+    threshold = math.sqrt((n - 1) / n + scipy.stats.f.isf(0.01, m - 1, m * (n - 1)) / n)
+    misses = sum(split_rhat(np.random.default_rng(offset_seed(s)).standard_normal((RHAT_CHAINS, RHAT_DRAWS))) >= threshold
+                 for s in range(3000, 4000))
+    p = scipy.stats.binomtest(int(misses), 1000, 0.01, alternative="greater").pvalue
+    assert p >= 0.001, f"{misses}/1000 seeds above the 1% quantile (p={p:.3g})"
 
 
 @pytest.mark.statistical(power=[1 - SHIFT_MISS, 1 - TREND_MISS])
