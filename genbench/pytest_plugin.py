@@ -128,6 +128,7 @@ def _marker_declarations(item: pytest.Item) -> list[Declaration]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ini option that says what an undeclared ``statistical`` marker is."""
     parser.addini(
         UNDECLARED_INI,
         "what a 'statistical' marker without alpha= or power= is: 'error' (a usage error) or 'warn'",
@@ -136,6 +137,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``statistical`` marker, check the seed-offset and required-data settings, start the alpha budget."""
     config.addinivalue_line(
         "markers",
         f"{MARKER}(alpha=..., power=...): a test whose outcome is random under a correct implementation; "

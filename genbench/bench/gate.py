@@ -38,7 +38,7 @@ from genbench.errors import DataError, ParameterError
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # pragma: no cover - Python 3.10 (tomli is a dependency of pytest there)
+else:  # pragma: no cover - Python 3.10: tomli, a dependency of genbench there
     try:
         import tomli as tomllib
     except ImportError:  # pragma: no cover

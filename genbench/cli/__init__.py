@@ -26,6 +26,7 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are a single line on stderr, exit status 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        """Exit with status 2 after one line naming the problem and pointing to --help."""
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
