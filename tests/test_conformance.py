@@ -389,6 +389,7 @@ def _mutant_power(report, test: str, eigen: list[float] | None = None, shift: fl
 
 
 def test_cli_exit_1_for_a_broken_sampler(capsys, tmp_path, record_check) -> None:
+    """Must reject: H0 "x_T follows ULA's exact law" for a ULA whose noise is √μ, not √(2μ); the CLI exits 1."""
     seed = offset_seed(12)
     code, out, _ = _cli(capsys, "check-sampler", "genbench.conformance.adapters:mutant_noise_sqrt_mu",
                         "--kind", "ula", "--targets", "gauss2d", "--seed", str(seed), "--out", str(tmp_path), "--fail-fast",
@@ -409,6 +410,7 @@ def test_cli_exit_1_for_a_broken_sampler(capsys, tmp_path, record_check) -> None
 
 @pytest.mark.statistical(alpha=2e-4)
 def test_genbench_ula_passes_the_ula_battery() -> None:
+    """H0: genbench's ULA follows its exact law on the 1-D and 2-D Gaussians; family-wise alpha 2e-4, seed offset_seed(13)."""
     rep = check_sampler(adapters.genbench_ula, "ula", targets="gauss1d,gauss2d", alpha=2e-4, seed=offset_seed(13))
     assert rep.passed, rep.message()
     assert {r.check for r in rep.rows} == {"ula_law"}
@@ -417,6 +419,7 @@ def test_genbench_ula_passes_the_ula_battery() -> None:
 
 @pytest.mark.statistical(alpha=2e-4)
 def test_genbench_mala_passes_the_exact_battery() -> None:
+    """H0: genbench's MALA leaves the 2-D Gaussian invariant and converges to it; family-wise alpha 2e-4, seed offset_seed(14)."""
     rep = check_sampler(adapters.genbench_mala, "exact", targets="gauss2d", alpha=2e-4,
                         seed=offset_seed(14))
     assert rep.passed, rep.message()
@@ -426,6 +429,7 @@ def test_genbench_mala_passes_the_exact_battery() -> None:
 
 @pytest.mark.statistical(alpha=1e-4)
 def test_sequential_battery_passes_a_correct_sampler_and_stops_early() -> None:
+    """H0: an iid exact sampler draws from each target (sequential battery, family-wise alpha 1e-4, seed offset_seed(18))."""
     rep = check_sampler(iid_exact, "exact", targets="gauss1d,gauss2d,mixture2d", alpha=1e-4, sequential=True,
                         seed=offset_seed(18))
     assert rep.passed, rep.message()
@@ -436,6 +440,7 @@ def test_sequential_battery_passes_a_correct_sampler_and_stops_early() -> None:
 
 
 def test_sequential_battery_rejects_a_broken_sampler(record_check) -> None:
+    """Must reject: H0 "x_T follows ULA's exact law" for a ULA with √μ noise, at the first look (seed offset_seed(19))."""
     rep = check_sampler(adapters.mutant("noise_sqrt_mu"), "ula", targets="gauss2d", sequential=True, fail_fast=True,
                         seed=offset_seed(19))
     first = rep.rows[0]  # T = 1 at mu = 1/kappa: the mutant's covariance is half the law's
