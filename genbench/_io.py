@@ -92,6 +92,8 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 def output_dir(path: str | os.PathLike[str], name: str = "out") -> Path:
     """Create and return the output folder ``path``; raise ParameterError if it is an existing file."""
+    if not os.fspath(path).strip():
+        raise ParameterError(f"{name} must name a folder, got an empty path")
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ParameterError(f"{name}={os.fspath(p)!r} is an existing file, not a folder")

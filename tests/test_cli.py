@@ -130,6 +130,8 @@ def test_parser_constants_agree_with_the_library() -> None:
     assert check_sampler.KINDS == plan.KINDS and check_sampler.DEFAULT_EFFECT == plan.DEFAULT_EFFECT
     assert (check_sampler.DEFAULT_TARGETS, check_sampler.ALL_TARGETS) == (targets.DEFAULT_TARGETS, targets.ALL_TARGETS)
     assert gan.STEP_MODES == step.STEP_MODES and gan_evaluate.HOLDOUT_DIGITS == data.HOLDOUT_DIGITS
+    from genbench.gan import quality
+    assert gan_evaluate.MIN_N == quality.MIN_EVAL_N
     cfg = TrainConfig()
     assert {k: getattr(cfg, k) for k in vars(gan._DEFAULTS)} == vars(gan._DEFAULTS)
 
@@ -144,3 +146,85 @@ def test_corrupt_checkpoint_is_one_line_without_torchs_advice(tmp_path: Path, ca
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "is corrupt or not a torch checkpoint" in err
     assert "file an issue" not in err.lower() and "weights_only" not in err
+
+
+# ------------------------------------------------------------------ range errors, conflicts and odd inputs
+@pytest.mark.parametrize(("argv", "message"), [
+    (["langevin", "--steps", "-1", "--step-size", "0.01"], "--steps must be an integer >= 1, got -1"),
+    (["langevin", "--steps", "10", "--step-size", "nan"], "--step-size must be a finite number > 0"),
+    (["langevin", "--steps", "10", "--step-size", "0.01", "--seed", str(2**70)], "--seed must be an integer >= 0 and < 2**63"),
+    (["langevin", "grid", "--seed", "-3"], "--seed must be an integer >= 0"),
+    (["gan", "train", "--epochs", "0"], "--epochs must be an integer >= 1"),
+    (["gan", "evaluate", "--checkpoint", "c.pt", "--n", "20"], "--n must be an integer >= 32, got 20"),
+    (["gan", "evaluate", "--checkpoint", "c.pt", "--epsilon", "0.7"], "--epsilon must be in (0, 0.5]"),
+    (["check-sampler", "m:f", "--kind", "ula", "--alpha", "0"], "--alpha must be in (0, 1)"),
+    (["calibrate", "--workers", "0"], "--workers must be an integer >= 1"),
+    (["bench", "--threads", "-1"], "--threads must be an integer >= 0"),
+    (["bench", "gate", "x.json", "--alpha", "2"], "--alpha must be in (0, 1)"),
+])
+def test_out_of_range_values_are_refused_before_any_heavy_import(tmp_path: Path, argv: list[str], message: str) -> None:
+    """One line, exit 2, the flag and what it allows; no torch imported, so the answer is immediate; no folder made."""
+    out = [] if argv[0] == "bench" else ["--out", str(tmp_path / "o")]
+    code = ("import sys; from genbench.cli import main; rc = main(sys.argv[1:]); "
+            f"print(rc, ','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code, *argv, *out], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split() == ["2"], proc.stdout  # exit 2 and no heavy module
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("genbench: error:") and message in err, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    ([], "a command is required: langevin, gan"),
+    (["gan"], "genbench gan needs a subcommand: train or evaluate"),
+    (["langevin", "--steps", "10", "--step-size", "0.01", "--out", ""], "--out must name a folder, got an empty path"),
+    (["langevin", "--steps", "10", "--step-size", "0.01", "--block-size", "5", "--out", "o"], "--block-size applies only with --distributed"),
+    (["gan", "train", "--resume", "--overwrite", "--out", "o"], "--resume and --overwrite contradict each other"),
+    (["bench", "gate", "none.json"], "CURRENT.json 'none.json' does not exist"),
+    (["langevin", "--steps", "10", "grid", "--out", "o"], "--steps belongs to `genbench langevin`, not to `genbench langevin grid`"),
+])
+def test_missing_commands_and_contradictions_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "o").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_bench_threads_from_the_environment_do_not_touch_bench_gate(tmp_path: Path) -> None:
+    """A bad $GENBENCH_BENCH_THREADS is the suite's business, named as such; `bench gate` never reads it."""
+    proc = _run("bench", "gate", str(tmp_path / "none.json"), env={"GENBENCH_BENCH_THREADS": "abc"})
+    assert proc.returncode == 2 and "does not exist" in proc.stderr and "--threads" not in proc.stderr
+    proc = _run("bench", "-k", "nothing", env={"GENBENCH_BENCH_THREADS": "abc"}, cwd=tmp_path)
+    assert proc.returncode == 2 and "GENBENCH_BENCH_THREADS must be an integer >= 0, got 'abc'" in proc.stderr
+
+
+def test_an_adapter_that_exits_is_bad_input_not_a_pass(tmp_path: Path) -> None:
+    """sys.exit(0) while importing the adapter, or inside the factory, must not read as a passing battery."""
+    (tmp_path / "exits_on_import.py").write_text("import sys\nsys.exit(0)\n")
+    (tmp_path / "exits_in_factory.py").write_text("import sys\ndef factory(target):\n    sys.exit(0)\n")
+    for spec in ("exits_on_import:factory", "exits_in_factory:factory"):
+        proc = _run("check-sampler", spec, "--kind", "ula", "--targets", "gauss1d", "--out", str(tmp_path / "o"), cwd=tmp_path)
+        err = proc.stderr.strip()
+        assert proc.returncode == 2 and len(err.splitlines()) == 1 and "exit" in err, (spec, err)
+        assert not (tmp_path / "o" / "conformance.json").exists()
+
+
+def test_report_refuses_a_json_that_is_not_a_calibration_study(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "bench.json"
+    other.write_text('{"benchmarks": []}')
+    assert main(["report", "--calibration-json", str(other), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not written by `genbench calibrate`" in err
+    assert err.count("--calibration-json") == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_allow_unstable_runs_ula_and_says_there_is_no_stationary_law(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["langevin", "--steps", "20", "--step-size", "0.5", "--allow-unstable", "--chains", "10",
+                 "--out", str(tmp_path / "u")]) == 0
+    captured = capsys.readouterr()
+    assert "stationary cov none" in captured.out and captured.err == ""
+    summary = json.loads((tmp_path / "u" / "summary.json").read_text())
+    assert summary["stationary_cov"] is None and summary["exact_cov"] is not None

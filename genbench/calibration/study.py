@@ -263,6 +263,10 @@ def write_study(study: CalibrationStudy, out: str | os.PathLike[str]) -> Path:
 def read_study(path: str | os.PathLike[str]) -> CalibrationStudy:
     """Read a ``calibration.json`` written by ``write_study``."""
     try:
-        return CalibrationStudy.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        # Any JSON object would read as an empty study (missing fields default): demand what every study has.
+        if not isinstance(doc, dict) or not isinstance(doc.get("profile"), dict) or not isinstance(doc.get("checks"), list):
+            raise ValueError("no 'profile' object and 'checks' list: not written by `genbench calibrate`")
+        return CalibrationStudy.from_dict(doc)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DataError(f"calibration_json={os.fspath(path)!r} is not a readable calibration study: {exc}") from exc

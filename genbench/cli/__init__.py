@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from genbench import __version__
+from genbench.cli.options import check_arguments
 from genbench.errors import GenbenchError
 
 COMMANDS = ("langevin", "gan", "calibrate", "bench", "report", "check_sampler")
@@ -177,9 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(f"{sub.prog}: unknown option {flag}{_suggest(sub, flag)} (see '{sub.prog} --help')")
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+        return fail(f"a command is required: {', '.join(c.replace('_', '-') for c in COMMANDS)} (see 'genbench --help')")
     command = _command_parser(parser, argv)
+    try:  # range checks that need no heavy module: bad numbers answer at once
+        check_arguments(args, _flags_of(command))
+    except GenbenchError as exc:
+        return fail(str(exc))
     if rank is not None and not getattr(args, "distributed", False):
         how = ("add --distributed to split the work across the ranks" if "--distributed" in command._option_string_actions
                else "it has no --distributed mode; run it without torchrun")
@@ -192,3 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("genbench: interrupted; finished outputs were kept, partial ones discarded", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:
+        if not _out_of_memory(exc):
+            raise
+        found = re.search(r"can't allocate memory[^.]*|out of memory[^.]*", str(exc), re.IGNORECASE)
+        return fail(f"{command.prog}: out of memory ({found.group(0) if found else type(exc).__name__}); ask for less "
+                    "(fewer --chains, --steps, images or a smaller batch)")
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure (CPU or CUDA): too large a request is the user's input."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "can't allocate memory" in text or "out of memory" in text

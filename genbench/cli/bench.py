@@ -8,7 +8,10 @@ import tempfile
 from pathlib import Path
 
 from genbench.bench.profiles import PROFILES
+from genbench.cli.options import add_checks, at_least, open_unit
 from genbench.errors import ParameterError
+
+THREADS_ENV = "GENBENCH_BENCH_THREADS"
 
 # The parser's choices and defaults, kept here so that building it imports no numpy, scipy or torch;
 # tests/test_cli.py checks they equal the library's (bench.suite.DEVICES/TIMERS, bench.gate.MIN_ROUNDS_BASELINE).
@@ -25,7 +28,7 @@ def fraction(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a percentage like 20% or a fraction like 0.2, got {text!r}") from None
     if not (0.0 < value < 10.0):
-        raise argparse.ArgumentTypeError(f"must be > 0 (e.g. 20% or 0.2), got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be > 0 and < 1000% (e.g. 20% or 0.2), got {text!r}")
     return value
 
 
@@ -48,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads",
         type=int,
-        default=os.environ.get("GENBENCH_BENCH_THREADS", "0"),  # argparse applies type=int to it
+        default=None,  # then $GENBENCH_BENCH_THREADS, read when the suite runs (not by `bench gate`)
         metavar="N",
         help="CPU threads for torch and BLAS in the suite (default $GENBENCH_BENCH_THREADS or 0: one per core); "
         "1 on a shared, oversubscribed runner",
@@ -63,6 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-k", dest="keyword", metavar="EXPR", help="pytest -k expression selecting benchmarks")
     p.add_argument("--suite", metavar="DIR", help="benchmark folder (default: benchmarks/ in the current folder or its nearest parent that has one)")
     p.add_argument("--verbose", action="store_true", help="show pytest's full output")
+    add_checks(p, threads=at_least(0))
     p.set_defaults(func=run_bench)
 
     sub = p.add_subparsers(dest="bench_command", metavar="gate")
@@ -87,7 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="ratio-gate declarations (TOML; default: benchmarks/gates.toml in the current folder if present, "
                         "else genbench's own, shipped in the package)")
     g.add_argument("--strict", action="store_true", help="also exit 1 when any verdict is inconclusive")
-    g.set_defaults(func=run_bench_gate)
+    g.set_defaults(func=run_bench_gate, _arg_checks={"alpha": open_unit})
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -95,6 +99,12 @@ def run_bench(args: argparse.Namespace) -> int:
     from genbench.bench.suite import run_suite
     from genbench.bench.table import format_suite
 
+    if args.threads is None:
+        env = os.environ.get(THREADS_ENV, "0")
+        try:
+            args.threads = at_least(0)(THREADS_ENV, int(env))
+        except ValueError:
+            raise ParameterError(f"{THREADS_ENV} must be an integer >= 0, got {env!r}") from None
     if args.json:
         # Refuse before minutes of benchmarking, not after: an earlier run's JSON is often a baseline.
         if Path(args.json).is_file() and not args.overwrite:
@@ -131,6 +141,9 @@ def run_bench_gate(args: argparse.Namespace) -> int:
     from genbench.bench.gate import DEFAULT_GATES, run_gate
     from genbench.bench.table import format_gate
 
+    for flag, path in (("CURRENT.json", args.current), ("--baseline", args.baseline)):
+        if path is not None and not Path(path).is_file():
+            raise ParameterError(f"{flag} {path!r} does not exist or is not a file")
     gates = args.gates
     if gates is None:  # the project's own gates beside its benchmarks (as `genbench report` reads them)
         local = Path.cwd() / "benchmarks" / "gates.toml"

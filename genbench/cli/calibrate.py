@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from genbench._validate import positive_int, probability
-from genbench.cli.options import add_overwrite, prepare_output
+from genbench.cli.options import add_checks, add_overwrite, at_least, open_unit, prepare_output, seed
 
 # Kept here so that building the parser imports no torch; tests/test_cli.py checks them against
 # calibration.registry.PROFILES and calibration.summary.FAMILY_LEVEL.
@@ -53,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="under torchrun: spread the trials over the ranks (gloo); rank 0 writes (results identical to serial)")
     add_overwrite(p)
+    add_checks(p, seeds=at_least(1), family_level=open_unit, seed=seed, workers=at_least(1))
     p.set_defaults(func=run)
 
 
@@ -61,11 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from genbench.calibration.study import pool_map, run_study, write_study
     from genbench.calibration.summary import format_table
 
-    if args.seeds is not None:
-        positive_int("seeds", args.seeds)
-    positive_int("seed", args.seed, minimum=0)
-    workers = positive_int("workers", args.workers)
-    probability("family_level", args.family_level)
+    workers = args.workers  # the ranges were checked with the arguments (add_checks)
     folder = prepare_output(args.out, OUTPUTS, overwrite=args.overwrite)  # fail before hours of work, not after
     kwargs = {"seeds": args.seeds, "seed": args.seed, "checks_": args.check, "data": args.data,
               "family_level": args.family_level}

@@ -8,7 +8,7 @@ import os
 import sys
 from typing import Any
 
-from genbench.cli.options import add_overwrite, prepare_output
+from genbench.cli.options import add_checks, add_overwrite, open_unit, prepare_output, seed
 from genbench.errors import ParameterError
 
 # Kept here so that building the parser imports no torch; tests/test_cli.py checks them against
@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "is then final)")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_overwrite(p)
+    add_checks(p, alpha=open_unit, power=open_unit, seed=seed)
     p.set_defaults(func=run)
 
 
@@ -86,7 +87,7 @@ def load_factory(spec: str) -> Any:
         sys.path.insert(0, cwd)
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # an import that fails in any way is the user's input
+    except (Exception, SystemExit) as exc:  # an import that fails in any way (sys.exit included) is the user's input
         raise ParameterError(f"cannot import module {module_name!r}: {type(exc).__name__}: {_one_line(exc)}") from None
     finally:
         if added:
@@ -114,10 +115,14 @@ def run(args: argparse.Namespace) -> int:
     folder = prepare_output(args.out, OUTPUTS, overwrite=args.overwrite)  # fail before the runs, not after
     factory = load_factory(args.factory)
     progress = None if args.quiet else (lambda msg: print(f"  {msg}", file=sys.stderr, flush=True))
-    report = check_sampler(factory, args.kind, targets=args.targets, alpha=args.alpha, effect=_effect(args.effect),
-                           power=args.power, seed=args.seed, sequential=args.sequential,
-                           fail_fast=args.fail_fast,
-                           progress=progress)
+    try:
+        report = check_sampler(factory, args.kind, targets=args.targets, alpha=args.alpha, effect=_effect(args.effect),
+                               power=args.power, seed=args.seed, sequential=args.sequential,
+                               fail_fast=args.fail_fast,
+                               progress=progress)
+    except SystemExit as exc:  # an adapter that exits must not read as a verdict (exit 0 would look like a pass)
+        raise ParameterError(f"the sampler {args.factory} called sys.exit({exc.code!r}) during the battery; "
+                             "a factory and its runs must return, not exit") from None
     data = report.to_dict()
     data["sampler"] = args.factory
     path = write_json(folder / "conformance.json", data)

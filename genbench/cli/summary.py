@@ -22,8 +22,9 @@ def print_summary(s: dict, path: Path) -> None:
         f"  target    mean {fmt(s['target_mean'])}  cov {fmt(s['target_cov'])}",
     ]
     if s["exact_mean"] is not None:
-        lines.append(f"  exact law at T: mean {fmt(s['exact_mean'])}  cov {fmt(s['exact_cov'])}; "
-                     f"stationary cov {fmt(s['stationary_cov'])}")
+        stationary = ("none (step size at or above the stability bound: the chain diverges)"
+                      if s["stationary_cov"] is None else fmt(s["stationary_cov"]))
+        lines.append(f"  exact law at T: mean {fmt(s['exact_mean'])}  cov {fmt(s['exact_cov'])}; stationary cov {stationary}")
     kl = err.get("kl")
     lines.append(f"  |mean-m| = {err['mean_error']:.4g}" + (f", KL(emp||target) = {kl:.4g}" if kl is not None else "")
                  + (f", ESS = {fmt(s['ess'])}" if s["ess"] is not None else ""))

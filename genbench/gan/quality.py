@@ -35,7 +35,7 @@ from genbench.errors import DataError, DivergenceError, ParameterError
 from genbench.gan.classifier import ClassifierConfig, ClassifierSummary, TrainedClassifier, reference_classifier
 from genbench.gan.metrics import registry
 from genbench.gan.metrics.base import EvaluationInputs, as_images, labels_of, source_of
-from genbench.gan.metrics.c2st import C2ST_CLASSIFIERS, C2STResult, SmallCNN, c2st, c2st_test_size
+from genbench.gan.metrics.c2st import MIN_TRAIN_PER_SIDE, C2ST_CLASSIFIERS, C2STResult, SmallCNN, c2st, c2st_test_size
 from genbench.gan.metrics.class_balance import ClassBalanceResult, class_balance, class_histogram
 from genbench.gan.metrics.discriminator import DiscriminatorScores, discriminator_scores
 from genbench.gan.metrics.diversity import DiversityResult, diversity
@@ -111,6 +111,11 @@ class QualityReport:
         return "\n".join(lines)
 
 
+#: The fewest images per set evaluate_generator works with (the C2ST needs 16 training images per side
+#: beside an equal test half); genbench.cli.gan_evaluate.MIN_N repeats it without importing torch.
+MIN_EVAL_N = 2 * MIN_TRAIN_PER_SIDE
+
+
 @torch.no_grad()
 def sample_images(generator: nn.Module, n: int, *, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
     """``n`` images (CPU, float32) from ``generator`` with noise from a seeded torch.Generator on its device."""
@@ -178,7 +183,9 @@ def evaluate_generator(
     ``real_test`` needs >= 2n held-out real digits with labels (an ``MnistData``).
     """
     t_start = time.perf_counter()
-    n = _validate.positive_int("n", n, minimum=2 * kid_subsets)
+    # The C2ST's test half beside >= MIN_TRAIN_PER_SIDE training images per side, and KID's subsets:
+    # checked here, before generating images and training classifiers, rather than deep in the C2ST.
+    n = _validate.positive_int("n", n, minimum=max(2 * kid_subsets, MIN_EVAL_N))
     seed = _validate.positive_int("seed", seed, minimum=0)
     alpha = _validate.probability("alpha", alpha)
     c2st_classifier = _validate.choice("c2st_classifier", c2st_classifier, C2ST_CLASSIFIERS)

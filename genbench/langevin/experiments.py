@@ -109,10 +109,13 @@ def summary_record(run: Any, target: Gaussian, x0: Any, *, emp_mean: np.ndarray,
     exact_mean = exact_cov = stationary = None
     predicted = None
     if run.sampler == "ula" and mu is not None:
-        law = theory.ula_law(target, mu, run.steps, x0)
-        exact_mean, exact_cov, stationary = law.mean, law.cov, law.stationary_cov
-        if run.chains == 1 and n_draws >= 1:
-            predicted = theory.predicted_ess(target, mu, n_draws, thin=int(run.thin)).tolist()
+        # The law of x_T exists at any step size; above the stability bound (--allow-unstable) there is
+        # no stationary law and no autocorrelation time to predict an ESS from.
+        exact_mean, exact_cov = theory.ula_mean(target, mu, run.steps, x0), theory.ula_cov(target, mu, run.steps)
+        if mu < theory.stability_bound(target):
+            stationary = theory.stationary_cov(target, mu)
+            if run.chains == 1 and n_draws >= 1:
+                predicted = theory.predicted_ess(target, mu, n_draws, thin=int(run.thin)).tolist()
     elif run.sampler == "mala":
         stationary = sigma  # MALA leaves the target exactly invariant
     summary: dict[str, Any] = {
