@@ -87,12 +87,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
         train_src = str(ckpt.get("config", {}).get("data", "auto")) if isinstance(ckpt.get("config"), dict) else "auto"
     try:
         train = load_mnist(train_src, split="train", device="cpu")
-    except DataError:
+    except DataError as exc:
         if args.train_data != "auto":
-            raise
+            raise DataError(f"--train-data: {exc}") from None
         # The data the checkpoint was trained on has moved: fall back to the usual sources.
         train = load_mnist("auto", split="train", device="cpu")
-    data = evaluation_data(args.data, train, holdout=args.holdout, seed=args.seed, device="cpu")
+    try:
+        data = evaluation_data(args.data, train, holdout=args.holdout, seed=args.seed, device="cpu")
+    except DataError as exc:
+        if args.data == "auto":
+            raise
+        raise DataError(f"--data: {exc}") from None
     note = data.note
     if data.held_out_from_train:
         note += (" If the checkpoint was trained on all of these training digits (as `genbench gan train --data "
