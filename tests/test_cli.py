@@ -74,6 +74,9 @@ def test_library_errors_name_the_flags() -> None:
         "--step-size must be < 0.2, got 5; pass --allow-unstable to run it anyway"
     assert cli_message("out='/x' is an existing file, not a folder", p) == "--out '/x' is an existing file, not a folder"
     assert cli_message("the seed must be >= 0", p) == "the seed must be >= 0"  # prose is left alone
+    cs = build_parser()._subparsers._group_actions[0].choices["check-sampler"]
+    assert cli_message("targets: unknown target 'x'", cs) == "--targets: unknown target 'x'"
+    assert cli_message("effect['mean'] must be > 0, got 0.0", cs) == "--effect mean must be > 0, got 0.0"
 
 
 def test_unstable_step_names_the_flag_that_allows_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

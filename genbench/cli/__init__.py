@@ -138,6 +138,8 @@ def cli_message(message: str, parser: argparse.ArgumentParser | None) -> str:
             message = re.sub(rf"(?<![\w.-]){re.escape(dest)}=True", flag, message)
         message = re.sub(rf"(?<![\w.-]){re.escape(dest)}=(?=\S)", f"{flag} ", message)
         message = re.sub(rf"(^|[:;(,] ){re.escape(dest)}(?= (?:must|is|are|needs|should)\b)", rf"\g<1>{flag}", message)
+        message = re.sub(rf"^{re.escape(dest)}:", f"{flag}:", message)  # "targets: unknown target ..."
+        message = re.sub(rf"(?<![\w.-]){re.escape(dest)}\[(['\"])([\w-]+)\1\]", rf"{flag} \2", message)  # effect['mean']
     return message
 
 
