@@ -8,7 +8,7 @@ as its documentation shows for many chains: ``jax.vmap`` of the kernel over per-
 (``blackjax.mcmc.diffusions.overdamped_langevin``, the same Euler step), MALA is ``blackjax.mala``.
 Its compilation runs before the timed rounds and is reported apart; every call ends with
 ``block_until_ready``. float32 runs with jax's default precision, float64 under
-``jax.enable_x64``. Install the peers with ``pip install genbench[peers]``.
+``jax.enable_x64``. Install the peers with ``pip install -e ".[test,peers]"``.
 
 On CUDA, genbench runs on torch's GPU and BlackJAX on jax's (``jax[cuda12]`` or ``jax[cuda13]``), at
 the CPU's chain counts and at 1e6 and 1e7; the CUDA variants skip when either has no GPU. Each side

@@ -90,13 +90,25 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
     return write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
-def output_dir(path: str | os.PathLike[str], name: str = "out") -> Path:
-    """Create and return the output folder ``path``; raise ParameterError if it is an existing file."""
+def check_output_dir(path: str | os.PathLike[str], name: str = "out") -> Path:
+    """``path`` as a Path if it is, or can become, a folder we may write in; ParameterError naming ``name`` if not."""
     if not os.fspath(path).strip():
         raise ParameterError(f"{name} must name a folder, got an empty path")
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise ParameterError(f"{name}={os.fspath(p)!r} is an existing file, not a folder")
+    ancestor = p
+    while not ancestor.exists():  # the nearest existing ancestor must be a folder we may write in
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ParameterError(f"{name}={os.fspath(p)!r} cannot be created: {os.fspath(ancestor)!r} is "
+                             f"{'not a folder' if not ancestor.is_dir() else 'not writable'}")
+    return p
+
+
+def output_dir(path: str | os.PathLike[str], name: str = "out") -> Path:
+    """Create and return the output folder ``path``; raise ParameterError if it is an existing file."""
+    p = check_output_dir(path, name)
     try:
         p.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

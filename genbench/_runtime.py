@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from genbench._validate import SEED_LIMIT
 from genbench.errors import DeviceError, ParameterError
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -40,8 +41,8 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
 
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """Return a torch.Generator on ``device`` seeded with ``seed``."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParameterError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ParameterError(f"seed must be a non-negative integer below 2**63, got {seed!r}")
     gen = torch.Generator(device=resolve_device(device))
     gen.manual_seed(seed)
     return gen

@@ -7,6 +7,9 @@ import numbers
 
 from genbench.errors import ParameterError
 
+#: Seeds are below this: torch's and numpy's generators take them, and derived seeds are 63-bit (seeding.derive_seed).
+SEED_LIMIT = 2**63
+
 
 def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
     """Return ``value`` as an int, or raise if it is not an integer >= ``minimum``."""

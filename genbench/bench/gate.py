@@ -127,13 +127,13 @@ def ratio_of_medians(
         level = 1.0 - (1.0 - confidence) / 2.0
         (xlo, xhi), (ylo, yhi) = _median_interval(xs, level), _median_interval(ys, level)
         return RatioEstimate(ratio, min(xlo / yhi, ratio), max(xhi / ylo, ratio), f"order statistics {confidence:.0%}")
-    # Percentile bootstrap of a ratio of medians: no library offers it for two independent
-    # samples with a statistic of both (scipy.stats.bootstrap would need paired/equal n).
     if _paired(num, den) and xs.size == ys.size:
         per_round = xs / ys  # exact under H0 "median per-round ratio = r" for rounds independent in pairs
         ratio = float(np.median(per_round))
         lo, hi = _median_interval(per_round, confidence)
         return RatioEstimate(ratio, min(lo, ratio), max(hi, ratio), f"paired, order statistics {confidence:.0%}")
+    # Percentile bootstrap of a ratio of medians: no library offers it for two independent
+    # samples with a statistic of both (scipy.stats.bootstrap would need paired/equal n).
     rng = np.random.default_rng(seed)
     tail = (1.0 - confidence) / 2.0
     mx = np.median(rng.choice(xs, size=(n_boot, xs.size), replace=True), axis=1)

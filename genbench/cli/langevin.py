@@ -65,7 +65,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="figure style: default (densities, shared scale, target beside the grid) or assignment "
                         "(the assignment's two figures: grid.png and target.png)")
     add_overwrite(g)
-    g.set_defaults(func=run_grid_command, _arg_checks={"seed": seed})
+    # `genbench langevin`'s own flags (with their defaults): given before `grid`, they would be parsed, then ignored.
+    grid_dests = {a.dest for a in g._actions}
+    run_only = {a.dest: a.default for a in p._actions if a.option_strings and a.dest not in grid_dests}
+    g.set_defaults(func=run_grid_command, _arg_checks={"seed": seed}, _run_only=run_only)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,14 +110,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-# `genbench langevin` flags and their defaults: given before `grid`, they would be parsed and then ignored.
-_RUN_ONLY = {"steps": None, "step_size": None, "chains": 1, "sampler": "ula", "burn_in": 0, "thin": 1,
-             "dtype": "float64", "device": "cpu", "block_size": None, "allow_unstable": False, "distributed": False}
-
-
 def run_grid_command(args: argparse.Namespace) -> int:
     """Run the 3x3 grid and write OUT/grid.png (and OUT/target.png with --style assignment) and OUT/grid.json."""
-    given = ["--" + dest.replace("_", "-") for dest, default in _RUN_ONLY.items() if getattr(args, dest, default) != default]
+    given = ["--" + dest.replace("_", "-") for dest, default in args._run_only.items() if getattr(args, dest, default) != default]
     if given:
         raise ParameterError(f"{', '.join(given)} belong{'s' if len(given) == 1 else ''} to `genbench langevin`, not to "
                              "`genbench langevin grid` (the grid's T and step sizes are the assignment's); drop "

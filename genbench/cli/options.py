@@ -13,7 +13,6 @@ from genbench.errors import ParameterError
 
 #: A range check of one parsed argument: (flag, value) -> None, or ParameterError naming the flag.
 ArgCheck = Callable[[str, Any], object]
-SEED_LIMIT = 2**63  # torch and numpy generators take any seed below this
 
 
 def at_least(minimum: int) -> ArgCheck:
@@ -33,7 +32,7 @@ def open_unit(flag: str, value: Any) -> None:
 
 def seed(flag: str, value: Any) -> None:
     """An integer seed in [0, 2**63)."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _validate.SEED_LIMIT:
         raise ParameterError(f"{flag} must be an integer >= 0 and < 2**63, got {value!r}")
 
 
@@ -61,17 +60,9 @@ def prepare_output(folder: str | os.PathLike[str], outputs: Iterable[str], *, ov
     """Check the output folder before any work: refuse (ParameterError) a path that cannot become a folder, or one
     already holding one of ``outputs`` without ``overwrite``. The folder itself is made by the first write, so a
     command that fails leaves none behind."""
-    if not os.fspath(folder).strip():
-        raise ParameterError("--out must name a folder, got an empty path")
-    path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise ParameterError(f"--out {os.fspath(path)!r} is an existing file, not a folder")
-    ancestor = path
-    while not ancestor.exists():  # the nearest existing ancestor must be a folder we may write in
-        ancestor = ancestor.parent
-    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ParameterError(f"--out {os.fspath(path)!r} cannot be created: {os.fspath(ancestor)!r} is "
-                             f"{'not a folder' if not ancestor.is_dir() else 'not writable'}")
+    from genbench._io import check_output_dir  # numpy: not at parse time
+
+    path = check_output_dir(folder, "out")
     present = [name for name in outputs if (path / name).exists()]
     if present and not overwrite:
         raise ParameterError(
